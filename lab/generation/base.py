@@ -1,0 +1,75 @@
+"""The one interface every generation backend implements, and the sampling options they share.
+
+Chat streams text deltas for one conversation; eval sends many raw prompts at once (the backend batches them) and,
+for log-likelihood protocols, scores continuations. `adapter=None` means the base model; a name selects a LoRA
+adapter served by the same base weights (peft adapter switching in transformers, LoRARequest in vLLM, the model
+name on an OpenAI-compatible server).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol, Sequence
+
+
+@dataclass
+class SamplingParams:
+    """Decoding options, identical across backends."""
+
+    max_new_tokens: int = 256  # upper bound on generated tokens per sequence
+    temperature: float = 0.7  # 0 means greedy decoding
+    top_p: float = 1.0  # nucleus sampling mass, in (0, 1]
+    seed: int | None = None  # fixes sampling for reproducible answers; None draws fresh randomness
+    stop: list[str] = field(default_factory=list)  # generation ends at the first of these strings (not included)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_new_tokens <= 32768:
+            raise ValueError(f"max_new_tokens must be in [1, 32768]; got {self.max_new_tokens}")
+        if not 0.0 <= self.temperature <= 5.0:
+            raise ValueError(f"temperature must be in [0, 5]; got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1]; got {self.top_p}")
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise ValueError(f"stop must be a list of non-empty strings; got {self.stop!r}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass
+class Completion:
+    """One finished generation."""
+
+    text: str  # generated text, stop string removed
+    prompt_tokens: int  # tokens in the prompt
+    completion_tokens: int  # tokens generated
+    finish_reason: str  # 'stop' (EOS or stop string) or 'length'
+
+
+class Backend(Protocol):
+    """What chat, eval and benchmarks need from a generation engine."""
+
+    name: str
+
+    def chat_prompt(self, messages: Sequence[dict]) -> str:
+        """Render a message list with the tokenizer's chat template, ending with the assistant turn's opening."""
+        ...
+
+    def stream_chat(
+        self, messages: Sequence[dict], params: SamplingParams, adapter: str | None = None
+    ) -> Iterator[str]:
+        """Yield text deltas of the assistant's answer as they are produced."""
+        ...
+
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, adapter: str | None = None
+    ) -> list[Completion]:
+        """Complete many raw prompts at once (batched by the backend); results are in prompt order."""
+        ...
+
+    def loglikelihood(
+        self, requests: Sequence[tuple[str, str]], adapter: str | None = None
+    ) -> list[float]:
+        """Sum of log-probabilities of each continuation given its context, in request order."""
+        ...

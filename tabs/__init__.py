@@ -1,0 +1,6 @@
+"""The app's tabs, in display order. Each module has one `build(ctx)` that lays out and wires its components.
+
+Only tabs that work are listed here.
+"""
+
+TABS: list = []
