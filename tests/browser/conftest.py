@@ -40,8 +40,11 @@ def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180)
 
 
 @pytest.fixture(scope="session")
-def lab_home(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("browser_lab_home")
+def lab_home(tmp_path_factory, embedded_path) -> Path:
+    """The app's own LAB_HOME, sharing the session's converted embedded model."""
+    home = tmp_path_factory.mktemp("browser_lab_home")
+    (home / "models").symlink_to(Path(embedded_path).parent, target_is_directory=True)
+    return home
 
 
 @pytest.fixture(scope="session")

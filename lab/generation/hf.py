@@ -1,0 +1,178 @@
+"""Generation with transformers: streaming chat, batched completion with left padding, log-likelihood scoring.
+
+One `ModelManager` holds the base model; each call names its adapter per row (peft mixed-batch inference), so base
+and adapted answers can come from one forward pass. Batches are sorted by prompt length so padding stays small, and
+padding is on the left for generation (new tokens follow the prompt directly) but on the right for scoring (causal
+attention never sees right padding, so no position ids need fixing). Stop strings use generate()'s own
+`stop_strings` criterion, which ends each row on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterator, Sequence
+
+from lab.generation.base import Completion, SamplingParams
+from lab.generation.streaming import BatchStreamer, cut_at_stop
+from lab.models.loading import ModelManager
+
+
+class TransformersBackend:
+    """The Backend protocol on a transformers model held by a ModelManager."""
+
+    name = "transformers"
+
+    def __init__(self, manager: ModelManager, batch_size: int = 32):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        self.manager = manager
+        self.batch_size = batch_size
+
+    @property
+    def tokenizer(self):
+        self.manager.model()
+        return self.manager.tokenizer
+
+    def close(self) -> None:
+        self.manager.unload()
+
+    def context_length(self) -> int:
+        cfg = self.manager.model().config
+        return int(getattr(cfg, "max_position_embeddings", 2048))
+
+    def chat_prompt(self, messages: Sequence[dict]) -> str:
+        return self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _generate_kwargs(self, params: SamplingParams) -> dict:
+        import torch
+
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        kw = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
+        if params.greedy:
+            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kw.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=None)
+        if params.stop:
+            kw.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        return kw
+
+    def _encode(self, prompts: Sequence[str], padding_side: str):
+        # Chat templates already contain their special tokens, and eval prompts are written out in full.
+        return self.tokenizer(
+            list(prompts), return_tensors="pt", padding=True, padding_side=padding_side, add_special_tokens=False
+        )
+
+    def stream_chat(
+        self, messages: Sequence[dict], params: SamplingParams, adapter: str | None = None
+    ) -> Iterator[str]:
+        for deltas in self.stream_many([messages], params, [adapter]):
+            if deltas[0]:
+                yield deltas[0]
+
+    def stream_many(
+        self, conversations: Sequence[Sequence[dict]], params: SamplingParams, adapters: Sequence[str | None]
+    ) -> Iterator[list[str]]:
+        """Stream several conversations in one batch (one adapter each); yields a list of deltas per step."""
+        import torch
+
+        extra = self.manager.forward_kwargs(list(adapters))  # attaching an adapter wraps the model: do it first
+        model = self.manager.model()
+        prompts = [self.chat_prompt(m) for m in conversations]
+        inputs = self._encode(prompts, "left")
+        streamer = BatchStreamer(self.tokenizer, len(prompts), list(params.stop))
+        kwargs = dict(**inputs, **self._generate_kwargs(params), **extra, streamer=streamer)
+
+        def work() -> None:
+            try:
+                with torch.inference_mode():
+                    model.generate(**kwargs)
+                streamer.end()
+            except BaseException as exc:  # surfaced in the consumer's thread
+                streamer.error(exc)
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        yield from streamer
+        thread.join()
+
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, adapter: str | None = None
+    ) -> list[Completion]:
+        import torch
+
+        self.manager.adapter_name(adapter)  # attaching an adapter wraps the model: do it before taking the model
+        model = self.manager.model()
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+        results: list[Completion | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            inputs = self._encode([prompts[i] for i in idx], "left")
+            with torch.inference_mode():
+                out = model.generate(**inputs, **self._generate_kwargs(params), **self.manager.forward_kwargs([adapter] * len(idx)))
+            width = inputs["input_ids"].shape[1]
+            for row, i in enumerate(idx):
+                new = out[row, width:].tolist()
+                n_prompt = int(inputs["attention_mask"][row].sum())
+                results[i] = self._completion(new, n_prompt, params)
+        return results  # type: ignore[return-value]
+
+    def _completion(self, new_ids: list[int], n_prompt: int, params: SamplingParams) -> Completion:
+        """Cut a row's new tokens at EOS (kept in the count) or at padding added after the row finished."""
+        tok = self.tokenizer
+        n, ended = len(new_ids), False
+        for k, t in enumerate(new_ids):
+            if t == tok.eos_token_id:
+                n, ended = k + 1, True
+                break
+            if t == tok.pad_token_id:
+                n, ended = k, True
+                break
+        text, hit_stop = cut_at_stop(tok.decode(new_ids[:n], skip_special_tokens=True), list(params.stop))
+        finish = "stop" if ended or hit_stop else "length"
+        return Completion(text=text, prompt_tokens=n_prompt, completion_tokens=n, finish_reason=finish)
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]], adapter: str | None = None) -> list[float]:
+        """Sum of log p(continuation | context), tokenised as lm-evaluation-harness does (context and continuation
+        encoded separately, trailing spaces of the context moved to the continuation). Rows are left-padded with
+        explicit position ids, and only the last positions' logits are computed (`logits_to_keep`): a full
+        vocabulary of logits for every position of a batch would cost gigabytes."""
+        import torch
+
+        self.manager.adapter_name(adapter)
+        model = self.manager.model()
+        tok = self.tokenizer
+        encoded = []
+        for context, continuation in requests:
+            n_space = len(context) - len(context.rstrip(" "))
+            context, continuation = context[: len(context) - n_space], context[len(context) - n_space :] + continuation
+            ctx = tok(context, add_special_tokens=False)["input_ids"]
+            cont = tok(continuation, add_special_tokens=False)["input_ids"]
+            encoded.append((ctx + cont, len(cont)))
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]), reverse=True)
+        scores = [0.0] * len(encoded)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(encoded[i][0]) for i in idx)
+            keep = max(encoded[i][1] for i in idx) + 1
+            ids = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                seq = encoded[i][0]
+                ids[row, width - len(seq) :] = torch.tensor(seq)
+                mask[row, width - len(seq) :] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            extra = self.manager.forward_kwargs([adapter] * len(idx))
+            with torch.inference_mode():
+                out = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, **extra)
+            logits = out.logits.float()  # (batch, keep, vocab): positions width-keep .. width-1
+            for row, i in enumerate(idx):
+                n_cont = encoded[i][1]
+                # logits at position t predict token t+1; the continuation is the last n_cont tokens.
+                pred = torch.log_softmax(logits[row, keep - 1 - n_cont : keep - 1], dim=-1)
+                targets = ids[row, width - n_cont :]
+                scores[i] = float(pred.gather(-1, targets[:, None]).sum())
+        return scores

@@ -1,0 +1,1 @@
+"""Model layer: which models and adapters the lab knows (registry), the embedded default, and loading them."""
