@@ -68,17 +68,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.share and auth is None:
         print("WARNING: --share without --auth: anyone with the link can use this app and your GPU.", file=sys.stderr)
     demo.queue(default_concurrency_limit=4)
-    launch = dict(server_name=args.host, server_port=args.port, auth=auth, show_error=True)
-    if args.share:
-        try:
-            demo.launch(share=True, prevent_thread_lock=True, **launch)
-        except Exception as exc:  # the tunnel needs internet and a downloaded binary
-            print(f"Could not create the public share link ({exc}); serving locally only.", file=sys.stderr)
-            demo.close()
-            demo.launch(share=False, prevent_thread_lock=True, **launch)
-        demo.block_thread()
-    else:
-        demo.launch(**launch)
+    demo.launch(
+        server_name=args.host, server_port=args.port, auth=auth, share=args.share, show_error=True,
+        prevent_thread_lock=True,
+    )
+    if args.share and not demo.share_url:  # gradio logs the cause and keeps serving locally
+        print(
+            f"Could not create the public share link (it needs internet to reach the tunnel service). "
+            f"The app is still serving locally at {demo.local_url}",
+            file=sys.stderr,
+        )
+    demo.block_thread()
 
 
 demo = build_demo(CONTEXT)

@@ -1,0 +1,121 @@
+"""vLLM in-process and an OpenAI-compatible server (vLLM's own, started on loopback), on the embedded model.
+
+Marked `vllm`: they need vllm (vllm-cpu here), which `make test` installs. Each engine takes a minute or more to
+start on this CPU, so one engine per module serves all its tests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from lab.generation import SamplingParams
+from tests.models.helpers import make_lora
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+GREEDY = SamplingParams(max_new_tokens=16, temperature=0.0)
+JOKE = [{"role": "user", "content": "Tell me a joke."}]
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory, embedded_path) -> str:
+    return str(make_lora(embedded_path, tmp_path_factory.mktemp("lora") / "joke", scale=0.3))
+
+
+@pytest.fixture(scope="module")
+def vllm_backend(embedded_path):
+    pytest.importorskip("vllm")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    from lab.generation.vllm_backend import VLLMBackend
+
+    backend = VLLMBackend("embedded", max_model_len=2048, max_lora_rank=16)
+    yield backend
+    backend.close()
+
+
+def test_vllm_streams_and_batches_the_same_text(vllm_backend):
+    streamed = "".join(vllm_backend.stream_chat(JOKE, GREEDY))
+    [batched] = vllm_backend.generate([vllm_backend.chat_prompt(JOKE)], GREEDY)
+    assert streamed and streamed == batched.text
+    many = vllm_backend.generate(["The capital of France is"] * 3 + ["1, 2, 3,"], GREEDY)
+    assert len({c.text for c in many[:3]}) == 1 and all(c.completion_tokens > 0 for c in many)
+
+
+def test_vllm_stop_strings_and_scores(vllm_backend):
+    [c] = vllm_backend.generate(["List three fruits:\n1."], SamplingParams(max_new_tokens=30, temperature=0, stop=["\n"]))
+    assert "\n" not in c.text and c.finish_reason == "stop"
+    paris, london = vllm_backend.loglikelihood([("The capital of France is", " Paris"), ("The capital of France is", " London")])
+    assert paris > london
+    assert paris == pytest.approx(-0.258, abs=0.05)  # the transformers backend's value for the same request
+
+
+def test_vllm_lora_requests_change_the_answer(vllm_backend, adapter):
+    base = "".join(vllm_backend.stream_chat(JOKE, GREEDY))
+    adapted = "".join(vllm_backend.stream_chat(JOKE, GREEDY, adapter=adapter))
+    assert adapted != base
+    assert "".join(vllm_backend.stream_chat(JOKE, GREEDY)) == base
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def openai_server(embedded_path, adapter, tmp_path_factory):
+    """`vllm serve` on loopback, with the test adapter served as 'joke'."""
+    pytest.importorskip("vllm")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    cmd = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", embedded_path,
+        "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "2048",
+        "--enable-lora", "--max-lora-rank", "16", "--lora-modules", f"joke={adapter}",
+    ]
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.time() + 600
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"vllm serve exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    pytest.fail(f"vllm serve did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_openai_backend_against_a_real_server(openai_server, adapter):
+    from lab.generation.openai_http import OpenAIBackend, ServerError
+
+    backend = OpenAIBackend(openai_server)
+    assert backend.model == "smollm2"
+    deltas = list(backend.stream_chat(JOKE, GREEDY))
+    assert len(deltas) > 2
+    adapted = "".join(backend.stream_chat(JOKE, GREEDY, adapter=adapter))  # folder 'joke' -> served name 'joke'
+    assert adapted != "".join(deltas)
+    completions = backend.generate(["The capital of France is", "1, 2, 3,"], SamplingParams(max_new_tokens=8, temperature=0))
+    assert all(c.text and c.completion_tokens > 0 for c in completions)
+    paris, london = backend.loglikelihood([("The capital of France is", " Paris"), ("The capital of France is", " London")])
+    assert paris > london
+    with pytest.raises(ServerError, match="answered 404"):
+        list(backend.stream_chat(JOKE, GREEDY, adapter="no-such-adapter"))
