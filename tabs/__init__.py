@@ -3,4 +3,6 @@
 Only tabs that work are listed here.
 """
 
-TABS: list = []
+from tabs import chat, evaluate, rl, train
+
+TABS: list = [("Chat", chat), ("RL", rl), ("Train", train), ("Evaluate", evaluate)]

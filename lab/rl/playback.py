@@ -3,11 +3,15 @@
 The UI runs an algorithm once (fast: milliseconds to a second on the presets), keeps the frames, and then animates,
 steps or scrubs through them; the inspector explains a cell at the displayed frame: the Bellman backup the sweep made
 there (DP, from the values the sweep read) or the last sampled update there (Monte Carlo, TD, policy gradients).
+`FramePacer` keeps a streamed animation in step with the page drawing it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
 
 from lab.rl import dp, explain, td
 from lab.rl.algorithms import ALGORITHMS, Frame, frames
@@ -27,6 +31,7 @@ class Run:
     gamma: float
     frames: list[Frame]
     truncated: bool = False  # True when the run had more than MAX_FRAMES frames (the rest were not kept)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # identifies the run to the page drawing it
 
     def frame(self, i: int) -> Frame:
         return self.frames[max(0, min(int(i), len(self.frames) - 1))]
@@ -61,3 +66,34 @@ def start_run(world: GridWorld, algorithm: str, dp_cfg: dp.DPConfig, agent_cfg: 
         kept.append(fr)
     gamma = dp_cfg.gamma if ALGORITHMS[algorithm].kind == "dp" else agent_cfg.gamma
     return Run(world, env, algorithm, gamma, kept, truncated)
+
+
+class FramePacer:
+    """Back-pressure for a streamed animation: the page reports each frame it has drawn ('token:frame'), and the
+    producer waits for those reports, so frames are never sent much faster than a slow browser can draw them."""
+
+    def __init__(self, max_runs: int = 1000) -> None:
+        self._drawn: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._max_runs = max_runs
+
+    def report(self, message: str) -> None:
+        token, _, frame = str(message).rpartition(":")
+        if token and frame.isdigit():
+            with self._lock:
+                if len(self._drawn) >= self._max_runs:
+                    self._drawn.clear()
+                self._drawn[token] = int(frame)
+
+    def drawn(self, token: str) -> int:
+        """The last frame reported drawn for this run, -1 if none."""
+        return self._drawn.get(token, -1)
+
+    def wait(self, token: str, frame: int, timeout: float = 2.0) -> bool:
+        """Block until `frame` of run `token` is drawn; False after `timeout` seconds (the page may not report)."""
+        deadline = time.perf_counter() + timeout
+        while self.drawn(token) < frame:
+            if time.perf_counter() > deadline:
+                return False
+            time.sleep(0.005)
+        return True

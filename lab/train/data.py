@@ -82,6 +82,7 @@ def load_rows(source: str, split: str = "train", config: str | None = None, limi
             rows = _read_jsonl(path, limit)
         if not isinstance(rows, list):
             raise ValueError(f"{path}: expected a JSON list of row objects (or one JSON object per line)")
+        rows = [r if isinstance(r, dict) else {"__error__": "row is not a JSON object"} for r in rows]
     elif path.exists() or path.suffix in (".parquet", ".csv"):
         import datasets
 
@@ -186,6 +187,9 @@ def check_row(row: dict, data_format: str) -> list[str]:
     except (TypeError, KeyError, IndexError, AttributeError) as exc:
         return [f"malformed row ({type(exc).__name__}: {exc})"]
     errors = _check_messages(ex["prompt"], "prompt", "user")
+    turns = [m for m in ex["prompt"] if isinstance(m, dict) and m.get("role") != "system"] if not errors else []
+    if turns and turns[0]["role"] != "user":
+        errors.append(f"the conversation must start with a 'user' turn (after an optional system message)")
     for key in ("completion", "chosen", "rejected"):
         if key in ex:
             errors += _check_messages(ex[key], key, "assistant")

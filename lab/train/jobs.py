@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lab.paths import runs_dir
 from lab.train.config import TrainConfig
+from lab.train.worker import EXIT_BAD_DATA
 
 _CHILDREN: dict[str, subprocess.Popen] = {}  # supervisors started by this process, reaped when polled
 
@@ -64,7 +65,7 @@ def _signal_name(code: int) -> str:
             return f", killed by {signal.Signals(-code).name}"
         except ValueError:
             return ""
-    return ", the data was refused: see the log" if code == 3 else ""
+    return ", the data was refused: see the log" if code == EXIT_BAD_DATA else ""
 
 
 def _read_json(path: Path) -> dict | None:

@@ -63,7 +63,7 @@ def make_metrics_callback(run_dir: Path, device: str):
             done = step - self.step0
             if done > 0 and state.max_steps:
                 logs["eta_s"] = (now - self.t0) / done * (state.max_steps - step)
-            logs.update(step=step, max_steps=state.max_steps, peak_mem_gb=peak_memory_gb(device))
+            logs.update(step=step, max_steps=state.max_steps, peak_mem_gb=peak_memory_gb(device), device=device)
             write_metric(run_dir, logs)
 
         def on_save(self, args, state, control, **kwargs):
@@ -85,15 +85,21 @@ def load_model(cfg: TrainConfig, path: str, device: str):
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    bf16 = device == "cpu" or torch.cuda.is_bf16_supported()
-    dtype = torch.bfloat16 if bf16 and cfg.finetune != "full" else torch.float32
-    kwargs = {"dtype": dtype, "device_map": {"": device}}
+    # GPU: bf16 weights and bf16 compute (the QLoRA recipe); fp16 on GPUs without bf16. CPU: float32, because CPUs
+    # without bf16 matrix units run bf16 matmuls several times slower than float32.
+    if device == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    else:
+        dtype = torch.float32
+    # under `accelerate launch` each rank loads its copy onto its own GPU
+    place = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if device == "cuda" else device
+    kwargs = {"dtype": torch.float32 if cfg.finetune == "full" else dtype, "device_map": {"": place}}
     if cfg.finetune == "qlora":
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16,
+            bnb_4bit_compute_dtype=dtype,
         )
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if cfg.base_adapter:
