@@ -95,12 +95,14 @@ def _run_turn(ctx, s: ArenaSession, messages_a: list, messages_b: list):
         fitted.get("a", messages_a), fitted.get("b", messages_b), s.cfg_a, s.cfg_b,
     )
     last = 0.0
-    for item in items:
-        s.apply(item)
-        if not s.streaming or time.monotonic() - last >= UPDATE_EVERY_S:
-            last = time.monotonic()
-            yield _view(s)
-    s.streaming = False
+    try:
+        for item in items:
+            s.apply(item)
+            if not s.streaming or time.monotonic() - last >= UPDATE_EVERY_S:
+                last = time.monotonic()
+                yield _view(s)
+    finally:  # a closed page or an unexpected error must not leave the session stuck in "streaming"
+        s.streaming = False
     yield _view(s)
 
 

@@ -201,20 +201,24 @@ def _wire(c: dict) -> None:
             return None, *_view(world, None, 0, show_q, sel), 0, gr.update(value=0, maximum=1), f"⚠️ {exc}"
         note = f" (only the first {len(result.frames)} frames kept)" if result.truncated else ""
         slider = gr.update(value=0, maximum=max(1, len(result.frames) - 1))
-        return result, *_view(world, result, 0, show_q, sel), 0, slider, f"Ran **{algorithm}**: {len(result.frames)} frames{note}."
+        message = f"Ran **{algorithm}**: {len(result.frames)} frames{note}."
+        return result, *_view(world, result, 0, show_q, sel), 0, slider, message
 
     def animate(world, run, i, fps, show_q, sel):
         if run is None:
             return
-        last = len(run.frames) - 1
-        for k in range(0 if int(i) >= last else int(i) + 1, last + 1):
-            t0 = time.perf_counter()
+        last, start = len(run.frames) - 1, time.perf_counter()
+        first = 0 if int(i) >= last else int(i) + 1
+        for k in range(first, last + 1):
             if k > 3 and not PACER.wait(run.token, k - 4, timeout=5.0):  # at most four frames in flight
                 return  # the page stopped drawing (closed or hidden): stop streaming to it
             grid, inspector = _view(world, run, k, show_q, sel)
-            slider = k if k % SLIDER_EVERY == 0 or k == last else gr.skip()
-            yield grid, (inspector if sel is not None else gr.skip()), k, slider
-            time.sleep(max(0.0, 1.0 / fps - (time.perf_counter() - t0)))
+            every = k % SLIDER_EVERY == 0 or k == last
+            # the inspector's Markdown is costly to redraw: refresh it every third frame while playing
+            text = inspector if sel is not None and (k % 3 == 0 or k == last) else gr.skip()
+            yield grid, text, k, (k if every else gr.skip())
+            # keep to the schedule start + n / fps rather than sleeping a fixed gap after each frame's work
+            time.sleep(max(0.0, start + (k - first + 1) / fps - time.perf_counter()))
 
     # a generator event streams the frames (measured faster than a gr.Timer, whose every tick is a new request),
     # paced by the page's reports of drawn frames so a slow browser is never flooded

@@ -31,8 +31,8 @@ ALGORITHMS = {a.name: a for a in [
               "Model-based prediction of the random policy: every sweep backs up all states from the previous sweep's "
               "values (two arrays). Bootstraps; no sampling. Sutton & Barto 4.1."),
     Algorithm("Policy evaluation (in-place)", "dp",
-              "Same backup, but each state immediately uses values updated earlier in the same sweep; usually converges "
-              "in fewer sweeps. Sutton & Barto 4.1."),
+              "Same backup, but each state immediately uses values updated earlier in the same sweep; usually "
+              "converges in fewer sweeps. Sutton & Barto 4.1."),
     Algorithm("Policy iteration", "dp",
               "Model-based control: evaluate the policy to convergence, make it greedy, repeat until it stops "
               "changing. Few improvements, many evaluation sweeps. Sutton & Barto 4.3."),

@@ -140,7 +140,8 @@ def value_iteration_fast(env: TabularEnv, cfg: DPConfig) -> DPResult:
         new_V = env.q_from_v(V, cfg.gamma).max(axis=1)
         delta = float(np.max(np.abs(new_V - V)))
         done = delta < cfg.theta or k == cfg.max_sweeps
-        sweeps.append(Sweep(k=k, V=new_V, V_before=V, policy=np.empty((0, 0)), delta=delta, phase="value iteration", done=done))
+        sweeps.append(Sweep(k=k, V=new_V, V_before=V, policy=np.empty((0, 0)), delta=delta, phase="value iteration",
+                            done=done))
         V = new_V
         if done:
             break

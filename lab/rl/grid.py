@@ -162,7 +162,8 @@ class GridWorld:
     def resized(self, rows: int, cols: int) -> GridWorld:
         """Crop or pad with free cells; the start moves to (0, 0) if it falls outside."""
         sr, sc = self.start
-        grid = [[(self.cells[r][c] if r < self.rows and c < self.cols else ".") for c in range(cols)] for r in range(rows)]
+        old = lambda r, c: self.cells[r][c] if r < self.rows and c < self.cols else "."  # noqa: E731
+        grid = [[old(r, c) for c in range(cols)] for r in range(rows)]
         if sr >= rows or sc >= cols:
             grid[0][0] = "S"
         inside = lambda k: all(v < lim for v, lim in zip(map(int, k.split(",")), (rows, cols)))  # noqa: E731

@@ -84,7 +84,8 @@ def actor_critic(env: TabularEnv, cfg: AgentConfig) -> Iterator[Episode]:
             grad = -pi
             grad[a] += 1.0
             theta[s] += cfg.alpha * discount * delta * grad
-            updates[s] = Update(s, None, r, s2, term, boot, "V(s')", cfg.gamma, cfg.alpha_critic, old, old + delta, V[s])
+            updates[s] = Update(s, None, r, s2, term, boot, "V(s')", cfg.gamma, cfg.alpha_critic, old, old + delta,
+                                V[s])
             discount *= cfg.gamma
             states.append(s2)
             actions.append(a)

@@ -48,7 +48,8 @@ def windy_gridworld() -> GridWorld:
     """Example 6.5: 7x10, wind 0 0 0 1 1 1 2 2 1 0 pushes up, -1 per step until the goal."""
     cells = ["." * 10] * 7
     cells[3] = "S......T.."
-    return GridWorld(name="Windy Gridworld (Example 6.5)", cells=cells, step_reward=-1.0, wind=[0, 0, 0, 1, 1, 1, 2, 2, 1, 0])
+    wind = [0, 0, 0, 1, 1, 1, 2, 2, 1, 0]
+    return GridWorld(name="Windy Gridworld (Example 6.5)", cells=cells, step_reward=-1.0, wind=wind)
 
 
 def frozen_lake(size: str = "4x4", slippery: bool = True) -> GridWorld:

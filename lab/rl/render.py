@@ -133,7 +133,8 @@ def _path(world: GridWorld, path: list[int], cs: int) -> str:
     pts = " ".join(f"{(s % world.cols) * cs + cs / 2:.0f},{(s // world.cols) * cs + cs / 2:.0f}" for s in path[-400:])
     end = path[-1]
     ex, ey = (end % world.cols) * cs + cs / 2, (end // world.cols) * cs + cs / 2
-    return (f'<polyline class="rl-path" points="{pts}" fill="none" stroke="#2563eb" stroke-width="{max(1.5, cs / 14):.1f}" '
+    width = max(1.5, cs / 14)
+    return (f'<polyline class="rl-path" points="{pts}" fill="none" stroke="#2563eb" stroke-width="{width:.1f}" '
             f'stroke-opacity="0.6" stroke-linejoin="round" pointer-events="none"/>'
             f'<circle cx="{ex}" cy="{ey}" r="{cs / 6:.1f}" fill="#2563eb" pointer-events="none"/>')
 

@@ -227,7 +227,8 @@ def td_prediction(env: TabularEnv, cfg: AgentConfig, policy: np.ndarray | None =
             boot = 0.0 if term else V[s2]
             old = V[s]
             V[s] = old + cfg.alpha * (r + cfg.gamma * boot - old)
-            updates[s] = Update(s, None, r, s2, term, boot, "V(s')", cfg.gamma, cfg.alpha, old, r + cfg.gamma * boot, V[s])
+            updates[s] = Update(s, None, r, s2, term, boot, "V(s')", cfg.gamma, cfg.alpha, old,
+                                r + cfg.gamma * boot, V[s])
             states.append(s2)
             actions.append(a)
             rewards.append(r)

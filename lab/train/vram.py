@@ -1,6 +1,6 @@
 """Peak GPU memory of an SFT or DPO training run, predicted from the model's config alone (no weights loaded).
 
-`estimate_peak_memory(shape, plan)` returns a `MemoryEstimate` whose `total_gib` predicts
+`estimate_peak_memory(shape, plan)` returns a `MemoryEstimate` whose `total` (GiB) predicts
 `torch.cuda.max_memory_allocated()` of a training step run the way lab.train.worker runs it: trl's SFTTrainer /
 DPOTrainer (trl 1.16), peft LoRA, bitsandbytes NF4 for QLoRA, transformers' SDPA attention. The CUDA context
 (~0.5 GiB, outside torch's allocator) and the allocator's cached-but-free blocks are reported apart and added by
@@ -12,7 +12,9 @@ and the ZeRO paper's accounting of mixed-precision Adam (Rajbhandari et al., 202
 What the code libraries add on top is fitted on H100 measurements (bench/vram_measure.py, committed in
 bench/results/vram_h100.json) as a handful of bytes-per-element coefficients below, not per configuration:
 - trl 1.16 never materialises the (tokens x vocab) logits: its fused LM head scores 4096-token x 32768-vocab fp32
-  tiles, so the logits term is a bounded tile, and DPO's chosen+rejected doubling acts on the activations.
+  tiles (freed before the layers' backward, so they add nothing measurable at the peak); the full-vocabulary fp32
+  logits that published calculators count (152k x tokens x 4 bytes for Qwen) never exist here. DPO's
+  chosen+rejected doubling acts on the activations; its reference forward runs under no_grad.
 - trl casts QLoRA adapters to bf16; peft keeps plain-LoRA adapters in fp32 (`autocast_adapter_dtype`).
 - DPO with LoRA takes its reference from the same weights with the adapter disabled (no copy); full-model DPO loads
   a second model in the policy's dtype. lab.train loads full fine-tuning in fp32 (bf16 autocast), LoRA in bf16.
@@ -36,7 +38,8 @@ FUSED_TILE_TOKENS, FUSED_TILE_VOCAB = 4096, 32768  # trl.kernels.chunked_logprob
 # Fitted coefficients (bytes per element; non-negative least squares on the H100 rows, relative error weighted; see
 # bench/results/vram.md). ACT[method] = (x hidden, x intermediate) per token and layer without checkpointing;
 # RECOMPUTE[method] = the same for the one layer recomputed (and back-propagated) with checkpointing. DPO's per-token
-# cost came out lower than SFT's: its prompt half carries no labels, so trl's fused head keeps no state for it.
+# cost (tokens = 2 x batch x length) came out ~20% lower than SFT's; the cause is not pinned down (DPO's prompt half
+# carries no labels, so trl's fused head scores only half the tokens, is one candidate).
 ACT = {"sft": (23.4, 5.2), "dpo": (10.3, 5.8)}
 RECOMPUTE = {"sft": (20.2, 12.1), "dpo": (11.7, 11.5)}
 # Full fine-tuning keeps every linear layer's input for its weight gradient, and full DPO runs a separate reference
@@ -49,7 +52,7 @@ CKPT_LAYER_H = 2.1  # per token and layer with checkpointing: the bf16 layer inp
 DROPOUT = {"lora": (2.65, 2.72), "qlora": (2.04, 0.53)}
 LOGIT_TILES = 0.0  # fused LM-head tiles add nothing measurable at the peak: they are freed before the layers' backward
 FOREACH_TEMP = 1.0  # adamw_torch: temporaries as a fraction of the trainable parameters' bytes
-FUSED_TEMP = 0.35
+FUSED_TEMP = 0.35  # adamw_torch_fused: set by hand on the full-fine-tuning rows with the fused optimizer
 WORKSPACE_GIB = 0.065  # cuBLAS workspace and small buffers allocated at the first step
 CONTEXT_GIB = 0.52  # CUDA context + kernels, measured on the H100 (torch.cuda.mem_get_info before any tensor)
 RESERVE_OVERHEAD = 0.10  # allocator cache over allocated memory (measured: median 5%, up to 33% on small runs)

@@ -66,7 +66,8 @@ def run_value_iteration_on_cliff(page) -> None:
     page.wait_for_function(f"document.querySelector('{LABEL}').innerText.includes('converged')")
     assert "Value iteration" in page.inner_text(LABEL)
     _click_cell(page, "2,5")
-    page.wait_for_function("document.querySelector('#rl-backup').innerText.includes('optimality backup of state (2,5)')")
+    backup = "document.querySelector('#rl-backup').innerText"
+    page.wait_for_function(f"{backup}.includes('optimality backup of state (2,5)')")
     text = page.inner_text("#rl-backup")
     assert "max(" in text and "left" in text and "up" in text
 

@@ -76,7 +76,8 @@ def test_policy_evaluation_random_policy_two_state():
 def test_sync_and_in_place_agree_and_in_place_is_not_slower_three_state():
     env, cfg = three_state(), dp.DPConfig(gamma=GAMMA, theta=1e-12)
     sync = list(dp.policy_evaluation(env, dp.uniform_policy(env), cfg))
-    inplace = list(dp.policy_evaluation(env, dp.uniform_policy(env), dp.DPConfig(gamma=GAMMA, theta=1e-12, in_place=True)))
+    in_place_cfg = dp.DPConfig(gamma=GAMMA, theta=1e-12, in_place=True)
+    inplace = list(dp.policy_evaluation(env, dp.uniform_policy(env), in_place_cfg))
     v0, v1 = three_state_values(GAMMA)
     for run in (sync, inplace):
         assert run[-1].V == pytest.approx([v0, v1, 0.0], abs=1e-9)
