@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backend", default="transformers", choices=["transformers", "vllm", "openai"])
     p.add_argument("--quantization", default="none", choices=["none", "4bit", "8bit"], help="bitsandbytes loading")
     p.add_argument("--openai-base-url", default=None, help="with --backend openai: e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--tensor-parallel-size", type=int, default=1, help="with --backend vllm: GPUs to split the model over")
     p.add_argument("--lab-home", default=None, help="folder for everything the lab writes (default: $LAB_HOME)")
     p.add_argument("--share", action="store_true", help="also open a temporary public link (needs internet)")
     p.add_argument("--auth", default=None, help="user:password required to open the app")
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         backend_kind=args.backend,
         quantization=args.quantization,
         openai_base_url=args.openai_base_url,
+        tensor_parallel_size=args.tensor_parallel_size,
     )
     demo = build_demo(ctx)
     auth = parse_auth(args.auth)

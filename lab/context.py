@@ -22,6 +22,7 @@ class LabContext:
     backend_kind: str = "transformers"  # 'transformers', 'vllm' or 'openai'
     quantization: str = "none"  # 'none', '4bit' or '8bit' (bitsandbytes), transformers backend only
     openai_base_url: str | None = None  # for backend 'openai': e.g. http://127.0.0.1:8000/v1
+    tensor_parallel_size: int = 1  # backend 'vllm': GPUs each model is split over (must divide its heads), 1..64
     gpu_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _backends: dict = field(default_factory=dict, repr=False)
 
@@ -30,6 +31,9 @@ class LabContext:
             raise ValueError(f"backend_kind must be 'transformers', 'vllm' or 'openai'; got {self.backend_kind!r}")
         if self.quantization not in ("none", "4bit", "8bit"):
             raise ValueError(f"quantization must be 'none', '4bit' or '8bit'; got {self.quantization!r}")
+        tp = self.tensor_parallel_size
+        if isinstance(tp, bool) or not isinstance(tp, int) or not 1 <= tp <= 64:
+            raise ValueError(f"tensor_parallel_size must be an integer in [1, 64]; got {tp!r}")
         if self.backend_kind == "openai" and not self.openai_base_url:
             raise ValueError("backend 'openai' needs openai_base_url, e.g. http://127.0.0.1:8000/v1")
 
@@ -46,7 +50,8 @@ class LabContext:
                     manager = ModelManager(LoadConfig(model=model, quantization=self.quantization))
                     self._backends[key] = make_backend("transformers", manager)
                 elif kind == "vllm":
-                    self._backends[key] = make_backend("vllm", model=model)
+                    self._backends[key] = make_backend("vllm", model=model,
+                                                       tensor_parallel_size=self.tensor_parallel_size)
                 else:
                     self._backends[key] = make_backend("openai", base_url=self.openai_base_url, model=model)
             return self._backends[key]

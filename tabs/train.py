@@ -60,6 +60,13 @@ def _controls(ctx) -> dict:
             c["save_steps"] = gr.Number(d["save_steps"].default, precision=0, label="Checkpoint every N steps")
             c["report_to"] = gr.Dropdown(list(C.REPORT_TO), value="none", label="Report to")
             c["name"] = gr.Textbox("", label="Run name")
+    with gr.Accordion("Several GPUs (accelerate launch: FSDP or DeepSpeed ZeRO-3)", open=False):
+        with gr.Row():
+            c["num_gpus"] = gr.Number(1, precision=0, minimum=1, maximum=64, label="GPUs")
+            c["strategy"] = gr.Radio(["none", "fsdp", "deepspeed-zero3"], value="none",
+                                     label="Strategy (none = one GPU, or DDP copies)")
+            c["offload_params"] = gr.Checkbox(False, label="Offload parameters to CPU")
+            c["offload_optimizer"] = gr.Checkbox(False, label="Offload optimizer to CPU (ZeRO-3)")
     for key, component in c.items():
         component.elem_id = f"train-{key}"  # stable handles for browser tests
     return c
@@ -79,8 +86,8 @@ def _config(names: list[str], values) -> TrainConfig:
     return TrainConfig(**cfg)
 
 
-def _check(cfg: TrainConfig):
-    """(validation report, preview segments) for the data as the worker will see it."""
+def _prepared(cfg: TrainConfig):
+    """(examples, report, tokenizer) for the data as the worker will see it."""
     from transformers import AutoTokenizer
 
     from lab.models.registry import resolve_model
@@ -88,6 +95,12 @@ def _check(cfg: TrainConfig):
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.model))
     rows = data.load_rows(cfg.dataset, cfg.dataset_split, cfg.dataset_config, cfg.max_rows)
     examples, report = data.prepare(rows, cfg.method, cfg.data_format, tokenizer, cfg.max_length)
+    return examples, report, tokenizer
+
+
+def _check(cfg: TrainConfig):
+    """(validation report, preview segments) for the data as the worker will see it."""
+    examples, report, tokenizer = _prepared(cfg)
     segments = []
     for pv in data.preview(examples, tokenizer, n=2, max_length=cfg.max_length):
         segments.append((f"\n── {pv.title}: {pv.n_tokens} tokens, {pv.n_loss_tokens} carry the loss ──\n", None))
@@ -98,18 +111,37 @@ def _check(cfg: TrainConfig):
 PARTS = ("weights", "lora_params", "gradients", "optimizer_states", "activations", "logits", "overhead")
 
 
+def _plan(cfg: TrainConfig):
+    from lab.train import vram
+
+    return vram.TrainPlan(
+        finetune=cfg.finetune, method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets,
+        lora_dropout=cfg.lora_dropout, batch_size=cfg.batch_size, max_length=cfg.max_length,
+        gradient_checkpointing=cfg.gradient_checkpointing, optimizer=cfg.optimizer,
+    )
+
+
 def _vram(cfg: TrainConfig):
     """lab.train.vram's estimate for this config (from the model's config.json only) and its fit table."""
     from lab.models.registry import resolve_model
     from lab.train import vram
 
-    plan = vram.TrainPlan(
-        finetune=cfg.finetune, method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets,
-        lora_dropout=cfg.lora_dropout, batch_size=cfg.batch_size, max_length=cfg.max_length,
-        gradient_checkpointing=cfg.gradient_checkpointing, optimizer=cfg.optimizer,
-    )
-    est = vram.estimate(resolve_model(cfg.model), plan)
+    est = vram.estimate(resolve_model(cfg.model), _plan(cfg))
     return est, vram.fit_table(est)
+
+
+def _per_gpu_rows(cfg: TrainConfig) -> tuple[list[str], dict | None]:
+    """Markdown rows and the per-GPU prediction when the run is spread over GPUs (lab.train.distributed)."""
+    from lab.models.registry import resolve_model
+    from lab.train.distributed import DistributedConfig, per_gpu_estimate
+
+    dc = DistributedConfig.from_train_config(cfg)
+    if not dc.distributed:
+        return [], None
+    per = per_gpu_estimate(resolve_model(cfg.model), _plan(cfg), dc)
+    label = f"{dc.num_gpus} GPU(s), {dc.strategy}" + (", offload" if dc.offload_params or dc.offload_optimizer else "")
+    return [f"| **per GPU ({label}): peak allocated** | **{per['total']:.2f}** |",
+            f"| **per GPU: the card must hold** | **{per['device_total']:.2f}** |"], per
 
 
 def _estimate_gb(cfg: TrainConfig) -> tuple[float, str]:
@@ -119,6 +151,12 @@ def _estimate_gb(cfg: TrainConfig) -> tuple[float, str]:
     rows += [f"| **peak allocated** (torch.cuda.max_memory_allocated) | **{est.total:.2f}** |",
              f"| + CUDA context, allocator cache, paged optimizer states | {est.device_total - est.total:.2f} |",
              f"| **the card must hold** | **{est.device_total:.2f}** |"]
+    extra, per = _per_gpu_rows(cfg)
+    rows += extra
+    if per is not None:  # the fit table judges each GPU's share
+        from lab.train import vram
+
+        fits = {card: per["device_total"] <= gib for card, gib in vram.CARDS_GIB.items()}
     cards = [f"| {card} | {'fits' if ok else '**does not fit**'} |" for card, ok in fits.items()]
     return est.total, "\n".join(["| predicted | GiB |", "|---|---|", *rows, "", "| card | |", "|---|---|", *cards])
 
@@ -191,8 +229,10 @@ def _warn_if_too_big(cfg: TrainConfig) -> None:
     except Exception as exc:  # no config reachable offline: launching is still the user's call
         gr.Warning(f"Could not estimate GPU memory ({exc}); launching anyway.")
         return
-    if not vram.fits(est, here):
-        gr.Warning(f"Predicted {est.device_total:.1f} GiB will not fit this GPU ({here:.0f} GiB): expect an "
+    _, per = _per_gpu_rows(cfg)
+    need = per["device_total"] if per is not None else est.device_total
+    if need > here:
+        gr.Warning(f"Predicted {need:.1f} GiB will not fit this GPU ({here:.0f} GiB): expect an "
                    "out-of-memory crash; lower batch size or max length, or turn on gradient checkpointing / QLoRA.")
 
 
@@ -249,8 +289,18 @@ def _wire(c, names, exports, check_btn, estimate_btn, report, preview, vram_md, 
             cfg = _config(names, values)
         except ValueError as exc:
             raise gr.Error(str(exc))
+        try:
+            _, report, _ = _prepared(cfg)
+        except Exception as exc:  # unreadable data: nothing is launched
+            raise gr.Error(f"Cannot read the data: {exc}")
+        if not report.ok and not cfg.drop_bad_rows:
+            raise gr.Error("Not launched, the data has problems (tick 'drop bad rows' to train on the rest):\n"
+                           + report.summary(limit=10))
         _warn_if_too_big(cfg)
-        run_dir = jobs.start(cfg)
+        try:
+            run_dir = jobs.start(cfg)
+        except (ValueError, RuntimeError) as exc:  # e.g. more GPUs asked for than this host has
+            raise gr.Error(str(exc))
         return gr.update(choices=_run_choices(), value=run_dir.name)
 
     def on_tick(run_id, seen=None):

@@ -27,6 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--subjects", default="", help="comma-separated MMLU subjects")
     p.add_argument("--backend", default="transformers", choices=["transformers", "vllm", "openai"])
     p.add_argument("--openai-base-url", default=None, help="with --backend openai")
+    p.add_argument("--tensor-parallel-size", type=int, default=1,
+                   help="with --backend vllm: split the model over this many GPUs (must divide its attention heads)")
     p.add_argument("--chat-template", default="auto", choices=["auto", "on", "off"])
     p.add_argument("--chunk-size", type=int, default=32, help="questions per backend call")
     p.add_argument("--max-new-tokens", type=int, default=None)
@@ -72,7 +74,8 @@ def main(argv=None) -> int:
         return 0
     from lab.context import LabContext
 
-    ctx = LabContext(model=args.model, backend_kind=args.backend, openai_base_url=args.openai_base_url)
+    ctx = LabContext(model=args.model, backend_kind=args.backend, openai_base_url=args.openai_base_url,
+                     tensor_parallel_size=args.tensor_parallel_size)
     backend = ctx.backend()
     adapted = run_and_print(config_from(args, args.adapter), backend)
     if args.compare_base and args.adapter:

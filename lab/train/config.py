@@ -65,6 +65,10 @@ class TrainConfig:
     eval_fraction: float = 0.0  # share of rows held out for evaluation, 0..0.5
     eval_steps: int = 50  # evaluate every N steps when eval_fraction > 0, 1..1000000
     device: str = "auto"  # 'auto' (GPU when present), 'cpu' or 'cuda'
+    num_gpus: int = 1  # GPUs of this host, 1..64; more than 1 runs through accelerate launch (lab.train.distributed)
+    strategy: str = "none"  # 'none' (one GPU, or DDP on several), 'fsdp' (FULL_SHARD) or 'deepspeed-zero3'
+    offload_params: bool = False  # fsdp / deepspeed-zero3: parameters (fsdp: also gradients, optimizer) in CPU memory
+    offload_optimizer: bool = False  # deepspeed-zero3 only: optimizer states and step in CPU memory
     name: str = ""  # optional label shown in run lists
 
     def __post_init__(self) -> None:
@@ -109,6 +113,11 @@ class TrainConfig:
             raise ValueError("packing applies to method 'sft' only; turn it off for 'dpo'")
         if self.base_adapter and self.finetune == "full":
             raise ValueError("base_adapter needs finetune 'lora' or 'qlora' (full fine-tuning trains the base itself)")
+        from lab.train.distributed import DistributedConfig
+
+        DistributedConfig.from_train_config(self)  # validates num_gpus, strategy and the offload flags
+        if (self.num_gpus > 1 or self.strategy != "none") and self.device == "cpu":
+            raise ValueError("num_gpus > 1 and strategy 'fsdp'/'deepspeed-zero3' need device 'auto' or 'cuda'")
         if self.base_adapter and not (Path(self.base_adapter) / "adapter_config.json").is_file():
             raise ValueError(f"base_adapter {self.base_adapter!r} is not an adapter folder (no adapter_config.json)")
 

@@ -96,9 +96,16 @@ def new_run_dir(cfg: TrainConfig) -> Path:
 
 def start(cfg: TrainConfig, run_dir: Path | None = None) -> Path:
     """Write the config and launch the job in the background; returns the run folder at once."""
+    from lab.train import distributed
+
+    dc = distributed.DistributedConfig.from_train_config(cfg)
+    if dc.distributed:  # refuse at once, in the UI, what this host cannot run (the RuntimeError says what to do)
+        distributed.check_environment(dc, distributed.visible_gpus())
     run_dir = Path(run_dir) if run_dir else new_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.to_json(run_dir / "config.json")
+    if dc.distributed:
+        distributed.write_accelerate_config(dc, run_dir)
     _launch(run_dir)
     return run_dir
 
@@ -251,8 +258,13 @@ def follow(run_dir: Path, interval_s: float = 1.0):
 
 def supervise(run_dir: Path) -> int:
     """Run the worker, log its output, and record its exit code in exit.json (the supervisor's whole job)."""
-    with open(run_dir / "log.txt", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "lab.train.worker", str(run_dir)],
+    from lab.train import distributed
+
+    dc = distributed.DistributedConfig.from_train_config(TrainConfig.from_json(run_dir / "config.json"))
+    if dc.distributed and not (run_dir / "accelerate.yaml").is_file():
+        distributed.write_accelerate_config(dc, run_dir)
+    with open(run_dir / "log.txt", "ab") as log:  # one GPU: the worker itself; several: accelerate launch of it
+        proc = subprocess.Popen(distributed.launch_command(dc, run_dir),
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         code = proc.wait()
     _write_json(run_dir / "exit.json", {"returncode": code, "time": time.time()})

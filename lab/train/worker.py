@@ -28,8 +28,15 @@ def _now() -> float:
     return time.time()
 
 
+def is_main_rank() -> bool:
+    """True in a single-process run and in rank 0 of an `accelerate launch` run (the one that reports)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def write_metric(run_dir: Path, record: dict) -> None:
-    """Append one JSON line to RUN_DIR/metrics.jsonl (flushed at once: the UI tails this file)."""
+    """Append one JSON line to RUN_DIR/metrics.jsonl from rank 0 (flushed at once: the UI tails this file)."""
+    if not is_main_rank():
+        return
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"time": round(_now(), 3), **record}) + "\n")
 
@@ -80,7 +87,7 @@ def pick_device(cfg: TrainConfig) -> str:
     return "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
 
 
-def load_model(cfg: TrainConfig, path: str, device: str):
+def load_model(cfg: TrainConfig, path: str, device: str, dc=None):
     """The base model (4-bit NF4 for QLoRA), with `base_adapter` attached trainable when given."""
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
@@ -94,12 +101,16 @@ def load_model(cfg: TrainConfig, path: str, device: str):
     # under `accelerate launch` each rank loads its copy onto its own GPU
     place = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if device == "cuda" else device
     kwargs = {"dtype": torch.float32 if cfg.finetune == "full" else dtype, "device_map": {"": place}}
+    if dc is not None and dc.strategy != "none":  # FSDP / ZeRO-3 load on rank 0 (or partitioned) and shard themselves
+        kwargs["device_map"] = None
     if cfg.finetune == "qlora":
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype,
+            # FSDP and ZeRO-3 shard only floating-point tensors: store the packed 4-bit weights as the compute dtype
+            **({"bnb_4bit_quant_storage": dtype} if dc is not None and dc.strategy != "none" else {}),
         )
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if cfg.base_adapter:
@@ -193,7 +204,7 @@ def load_examples(cfg: TrainConfig, tokenizer, run_dir: Path):
     return ds, None
 
 
-def build_trainer(cfg: TrainConfig, run_dir: Path, device: str, path: str):
+def build_trainer(cfg: TrainConfig, run_dir: Path, device: str, path: str, dc=None):
     """The trl trainer for this config, with the metrics callback attached."""
     from transformers import AutoTokenizer
 
@@ -201,9 +212,12 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, device: str, path: str):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     train_ds, eval_ds = load_examples(cfg, tokenizer, run_dir)
-    model = load_model(cfg, path, device)
     peft_config = lora_config(cfg) if cfg.uses_lora and not cfg.base_adapter else None
     common = trainer_args(cfg, run_dir, device, eval_ds is not None)
+    if dc is not None:
+        from lab.train.distributed import trainer_overrides
+
+        common.update(trainer_overrides(dc))
     if cfg.method == "sft":
         from trl import SFTConfig, SFTTrainer
 
@@ -214,6 +228,9 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, device: str, path: str):
 
         args = DPOConfig(beta=cfg.dpo_beta, loss_type=[cfg.dpo_loss], **common)
         trainer_cls = DPOTrainer
+    # The args exist before the model: with ZeRO-3 they switch on deepspeed.zero.Init for from_pretrained, and they
+    # start the process group FSDP's rank-0-only loading (fsdp_cpu_ram_efficient_loading) needs.
+    model = load_model(cfg, path, device, dc)
     return trainer_cls(
         model=model,
         args=args,
@@ -225,12 +242,21 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, device: str, path: str):
     )
 
 
-def save_result(cfg: TrainConfig, trainer, run_dir: Path) -> Path:
+def save_result(cfg: TrainConfig, trainer, run_dir: Path, dc=None) -> Path:
     """Save the adapter (default adapter only, not trl's 'ref' copy) or the full model; returns its folder."""
     model = trainer.model
+    sharded = dc is not None and dc.strategy != "none"
+    if sharded and getattr(trainer.accelerator.state, "fsdp_plugin", None) is not None:
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")  # one loadable folder
     if cfg.uses_lora:
         out = run_dir / "adapter"
-        model.save_pretrained(out, selected_adapters=["default"])
+        if sharded:  # every rank takes part in gathering the shards; rank 0 writes
+            trainer.save_model(str(out))
+        elif is_main_rank():
+            model.save_pretrained(out, selected_adapters=["default"])
+        trainer.accelerator.wait_for_everyone()
+        if not is_main_rank():
+            return out
         config_path = out / "adapter_config.json"
         adapter_cfg = json.loads(config_path.read_text())
         adapter_cfg["base_model_name_or_path"] = cfg.model
@@ -238,7 +264,8 @@ def save_result(cfg: TrainConfig, trainer, run_dir: Path) -> Path:
     else:
         out = run_dir / "model"
         trainer.save_model(str(out))
-    trainer.processing_class.save_pretrained(out)
+    if is_main_rank():
+        trainer.processing_class.save_pretrained(out)
     return out
 
 
@@ -252,17 +279,22 @@ def run(run_dir: Path) -> None:
 
     hf_logging.disable_progress_bar()  # progress bars would flood log.txt; metrics.jsonl carries the progress
     datasets.disable_progress_bars()
+    from lab.train.distributed import DistributedConfig, die_with_parent
+
     cfg = TrainConfig.from_json(run_dir / "config.json")
+    dc = DistributedConfig.from_train_config(cfg)
+    if dc.distributed:
+        die_with_parent()  # torchrun gave this rank its own session: Stop must still reach it
     device = pick_device(cfg)
     path = resolve_model(cfg.model)
     print(f"Training {cfg.method} / {cfg.finetune} of {cfg.model} ({path}) on {device}", flush=True)
-    trainer = build_trainer(cfg, run_dir, device, path)
+    trainer = build_trainer(cfg, run_dir, device, path, dc)
     checkpoints = run_dir / "checkpoints"
     last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     if last:
         print(f"Resuming from {last}", flush=True)
     result = trainer.train(resume_from_checkpoint=last)
-    out = save_result(cfg, trainer, run_dir)
+    out = save_result(cfg, trainer, run_dir, dc)
     write_metric(run_dir, {"event": "done", "step": trainer.state.global_step, "train_loss": result.training_loss,
                            "output": str(out), "peak_mem_gb": peak_memory_gb(device)})
     print(f"Saved to {out}", flush=True)

@@ -1,7 +1,7 @@
 """Fixtures for training tests: a temporary LAB_HOME that reuses one converted embedded checkpoint, and tiny data.
 
-Converting the embedded GGUF takes about a minute, so it is done once into a cache folder (LAB_TEST_MODEL_CACHE,
-default ~/.cache/adaptation-lab-test) and linked into each test's LAB_HOME.
+Converting the embedded GGUF takes about a minute, so the session's one conversion (tests/conftest.py) is linked into
+each test's LAB_HOME.
 """
 
 from __future__ import annotations
@@ -12,23 +12,13 @@ from pathlib import Path
 
 import pytest
 
-CACHE = Path(os.environ.get("LAB_TEST_MODEL_CACHE", "~/.cache/adaptation-lab-test")).expanduser()
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def embedded_checkpoint() -> Path:
-    from lab.models import embedded
-
-    old = os.environ.get("LAB_HOME")
-    os.environ["LAB_HOME"] = str(CACHE)
-    try:
-        return embedded.ensure_checkpoint()
-    finally:
-        if old is None:
-            os.environ.pop("LAB_HOME", None)
-        else:
-            os.environ["LAB_HOME"] = old
+def embedded_checkpoint(embedded_path) -> Path:
+    """The session's converted embedded model (tests/conftest.py converts it once per test run)."""
+    return Path(embedded_path)
 
 
 @pytest.fixture
