@@ -5,7 +5,7 @@ two costs far less than two separate calls (bench/chat_streaming.py measures it)
 two adapters of one peft model at once: peft's mixed-adapter inference (`adapter_names`, peft docs "Inference with
 different LoRA adapters in the same batch") registers forward hooks on the shared modules for the duration of a
 call, so two concurrent calls on one model would see each other's adapter names. Calls are therefore serialised per
-model by a lock (`generation_lock(manager)`).
+model by the manager's `generation_lock`.
 
 Per-row sampling: generate() takes one temperature for the batch, so the built-in warpers are switched off and
 `RowSampling` applies each row's temperature and then the shared top-p (the order generate() itself uses); a row with
@@ -15,23 +15,9 @@ temperature 0 keeps only its arg-max token, i.e. greedy decoding inside a sample
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Iterator, Sequence
 
 from lab.generation.base import SamplingParams
-
-_LOCKS: "weakref.WeakKeyDictionary[object, threading.Lock]" = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def generation_lock(manager) -> threading.Lock:
-    """The lock serialising generate calls on one ModelManager's model (the manager's own, when it has one)."""
-    own = getattr(manager, "generation_lock", None)
-    if own is not None:
-        return own
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(manager, threading.Lock())
-
 
 def shares_batch(a: SamplingParams, b: SamplingParams) -> bool:
     """Two panes can share one generate call when everything but the temperature is the same."""
@@ -98,7 +84,7 @@ def stream_rows(
     prompts = [backend.chat_prompt(m) for m in conversations]
     inputs = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
     streamer = BatchStreamer(tokenizer, len(prompts), list(params[0].stop))
-    lock = generation_lock(manager)
+    lock = manager.generation_lock  # peft's adapter hooks are per call: one call at a time per model
 
     def work() -> None:
         try:

@@ -88,7 +88,7 @@ class TransformersBackend:
 
         def work() -> None:
             try:
-                with torch.inference_mode():
+                with self.manager.generation_lock, torch.inference_mode():
                     model.generate(**kwargs)
                 streamer.end()
             except BaseException as exc:  # surfaced in the consumer's thread
@@ -111,7 +111,7 @@ class TransformersBackend:
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             inputs = self._encode([prompts[i] for i in idx], "left")
-            with torch.inference_mode():
+            with self.manager.generation_lock, torch.inference_mode():
                 out = model.generate(**inputs, **self._generate_kwargs(params), **self.manager.forward_kwargs([adapter] * len(idx)))
             width = inputs["input_ids"].shape[1]
             for row, i in enumerate(idx):
@@ -166,7 +166,7 @@ class TransformersBackend:
                 mask[row, width - len(seq) :] = 1
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             extra = self.manager.forward_kwargs([adapter] * len(idx))
-            with torch.inference_mode():
+            with self.manager.generation_lock, torch.inference_mode():
                 out = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, **extra)
             logits = out.logits.float()  # (batch, keep, vocab): positions width-keep .. width-1
             for row, i in enumerate(idx):

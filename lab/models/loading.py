@@ -111,7 +111,10 @@ class ModelManager:
         self._model = None
         self.tokenizer = None
         self._adapters: dict[str, str] = {}  # adapter folder -> peft adapter name
-        self._lock = threading.RLock()  # guards loading and attaching adapters, not generation
+        self._lock = threading.RLock()  # guards loading and attaching adapters
+        # peft's mixed-batch inference hooks the shared modules for the length of a call, so two concurrent calls
+        # on one model would see each other's adapter names: every forward/generate holds this lock.
+        self.generation_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
