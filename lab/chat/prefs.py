@@ -148,12 +148,12 @@ class PreferenceStore:
 
     def add(self, vote: Vote) -> int:
         """Save one vote in its own transaction; returns its id."""
-        placeholders = ", ".join("?" for _ in _COLUMNS)
+        marks = ", ".join("?" for _ in _COLUMNS)
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = conn.execute(
-                    f"INSERT INTO votes ({', '.join(_COLUMNS)}) VALUES ({placeholders})", _row_values(vote)
+                    f"INSERT INTO votes ({', '.join(_COLUMNS)}) VALUES ({marks})", _row_values(vote)
                 )
                 conn.execute("COMMIT")
             except BaseException:

@@ -73,3 +73,17 @@ class Backend(Protocol):
     ) -> list[float]:
         """Sum of log-probabilities of each continuation given its context, in request order."""
         ...
+
+
+def first_row(deltas_per_step: Iterator[list[str]]) -> Iterator[str]:
+    """The deltas of row 0 of a batched stream: a single conversation streamed through `stream_many`."""
+    for deltas in deltas_per_step:
+        if deltas[0]:
+            yield deltas[0]
+
+
+def harness_split(context: str, continuation: str) -> tuple[str, str]:
+    """Move the context's trailing spaces to the continuation, as lm-evaluation-harness does before tokenising the
+    two separately (so ' A' is scored as one token after 'Answer:', not as 'Answer: ' + 'A')."""
+    n_space = len(context) - len(context.rstrip(" "))
+    return context[: len(context) - n_space], context[len(context) - n_space :] + continuation

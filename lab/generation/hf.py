@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Iterator, Sequence
 
-from lab.generation.base import Completion, SamplingParams
+from lab.generation.base import Completion, SamplingParams, first_row, harness_split
 from lab.generation.streaming import BatchStreamer, cut_at_stop
 from lab.models.loading import ModelManager
 
@@ -69,9 +69,7 @@ class TransformersBackend:
     def stream_chat(
         self, messages: Sequence[dict], params: SamplingParams, adapter: str | None = None
     ) -> Iterator[str]:
-        for deltas in self.stream_many([messages], params, [adapter]):
-            if deltas[0]:
-                yield deltas[0]
+        return first_row(self.stream_many([messages], params, [adapter]))
 
     def stream_many(
         self, conversations: Sequence[Sequence[dict]], params: SamplingParams, adapters: Sequence[str | None]
@@ -149,8 +147,7 @@ class TransformersBackend:
         tok = self.tokenizer
         groups: dict[tuple, list[tuple[int, list[int]]]] = {}
         for i, (context, continuation) in enumerate(requests):
-            n_space = len(context) - len(context.rstrip(" "))
-            context, continuation = context[: len(context) - n_space], context[len(context) - n_space :] + continuation
+            context, continuation = harness_split(context, continuation)
             ctx = tok(context, add_special_tokens=False)["input_ids"]
             cont = tok(continuation, add_special_tokens=False)["input_ids"]
             if not cont:

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from lab.generation.base import Completion, SamplingParams
+from lab.generation.base import Completion, SamplingParams, first_row, harness_split
 from lab.models.registry import check_adapter, resolve_model
 
 
@@ -125,9 +125,7 @@ class VLLMBackend:
     def stream_chat(
         self, messages: Sequence[dict], params: SamplingParams, adapter: str | None = None
     ) -> Iterator[str]:
-        for deltas in self.stream_many([messages], params, [adapter]):
-            if deltas[0]:
-                yield deltas[0]
+        return first_row(self.stream_many([messages], params, [adapter]))
 
     def stream_many(
         self, conversations: Sequence[Sequence[dict]], params: SamplingParams, adapters: Sequence[str | None]
@@ -166,8 +164,7 @@ class VLLMBackend:
         tok = self.tokenizer
         prompts, lengths = [], []
         for context, continuation in requests:
-            n_space = len(context) - len(context.rstrip(" "))
-            context, continuation = context[: len(context) - n_space], context[len(context) - n_space :] + continuation
+            context, continuation = harness_split(context, continuation)
             ctx = tok(context, add_special_tokens=False)["input_ids"]
             cont = tok(continuation, add_special_tokens=False)["input_ids"]
             prompts.append({"prompt_token_ids": ctx + cont})
