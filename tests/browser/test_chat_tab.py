@@ -61,7 +61,7 @@ def test_blind_chat_streams_both_votes_and_exports(page, lab_home):
     page.get_by_text("Statistics, votes and exports").click()
     page.click("#chat-export")
     page.wait_for_function(
-        "document.querySelector('#chat-export-files').innerText.includes('preferences.jsonl')", timeout=60_000)
+        "document.querySelector('#chat-export-message').innerText.includes('preference pair')", timeout=60_000)
     rows = [json.loads(line) for line in (lab_home / "exports" / "chat" / "preferences.jsonl").read_text().splitlines()]
     mine = [r for r in rows if r["prompt"][-1]["content"] == "Name a colour you like."]
     assert len(mine) == 1

@@ -25,20 +25,7 @@ def _fill(page, key: str, value) -> None:
     box.press("Tab")
 
 
-def _link_model(lab_home):
-    """Reuse the converted embedded checkpoint of the training tests, so the job does not convert it again."""
-    from lab.models import embedded
-    from tests.train.conftest import CACHE
-
-    target = lab_home / "models" / embedded.NAME
-    cached = CACHE / "models" / embedded.NAME
-    if not target.exists() and embedded.is_valid(cached):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(cached, target_is_directory=True)
-
-
 def test_launch_tiny_job_and_see_the_loss_curve_move(page, lab_home, tmp_path):
-    _link_model(lab_home)
     data_file = write_jsonl(tmp_path / "qa.jsonl", QA)
     page.get_by_role("tab", name="Train").click()
     _fill(page, "dataset", data_file)
