@@ -5,4 +5,4 @@ Only tabs that work are listed here.
 
 from tabs import chat, evaluate, rl, train
 
-TABS: list = [("Chat", chat), ("RL", rl), ("Train", train), ("Evaluate", evaluate)]
+TABS: list = [("Chat", chat), ("Evaluate", evaluate), ("Train", train), ("RL", rl)]

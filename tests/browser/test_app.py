@@ -10,8 +10,10 @@ pytestmark = pytest.mark.browser
 
 
 def test_tabs_are_there(page):
-    for title in ("Chat", "RL"):
-        assert page.get_by_role("tab", name=title).count() == 1
+    from playwright.sync_api import expect
+
+    for title in ("Chat", "Evaluate", "Train", "RL"):  # expect() waits for the tabs to render
+        expect(page.get_by_role("tab", name=title, exact=True)).to_have_count(1)
 
 
 def test_answer_streams_into_the_chat(page):
