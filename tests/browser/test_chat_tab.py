@@ -40,9 +40,6 @@ def test_blind_chat_streams_both_votes_and_exports(page, lab_home):
     assert page.is_checked("#chat-blind input")
     assert not page.is_enabled("#chat-vote-a")
 
-    page.click("#chat-send")  # empty prompt: refused with a message, nothing generated
-    page.wait_for_function("document.querySelector('#chat-note').innerText.includes('empty')")
-
     page.fill("#chat-prompt textarea", "Name a colour you like.")
     page.click("#chat-send")
     samples = wait_for_answers(page)
@@ -68,3 +65,10 @@ def test_blind_chat_streams_both_votes_and_exports(page, lab_home):
     assert words(mine[0]["chosen"][0]["content"])[:4] == words(final_a)[:4]  # the left pane's answer won
     assert words(mine[0]["rejected"][0]["content"])[:4] == words(final_b)[:4]
     assert "1 preference pair(s)" in page.inner_text("#chat-export-message")
+
+    # Last, so the refusal's component updates cannot race with typing the real prompt: an empty prompt is refused
+    # with a message and nothing is generated.
+    page.click("#chat-new-round")
+    page.click("#chat-send")
+    page.wait_for_function("document.querySelector('#chat-note').innerText.includes('empty')")
+    assert not page.is_enabled("#chat-vote-a")
