@@ -1,10 +1,9 @@
 """One arena round on real backends: fit each pane's conversation into its model's context, then stream both answers.
 
 Two ways to stream a pair, chosen per round:
-- batched: when both panes use the same transformers backend (same base model) and sampling that differs at most in
-  temperature, both conversations go into one `generate` call (`lab.chat.batched.stream_rows`: per-row adapter and
-  temperature), so the weights are read once per step for both answers; on a CPU a batch of two costs little more
-  than one (measured in bench/chat_streaming.py).
+- batched: when both panes use the same backend (same base model) and sampling that differs at most in temperature,
+  both conversations go into one `stream_many` call (per-row adapter and temperature), so the weights are read once
+  per step for both answers; on a CPU a batch of two costs little more than one (bench/chat_streaming.py).
 - threaded: otherwise (different base models), two threads stream independently (`stream_pair`). Generation on one
   transformers model is serialised by `generation_lock` (peft's per-call adapter hooks are not thread-safe), so two
   panes on the same model that cannot share a batch answer one after the other rather than corrupt each other.
@@ -18,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from lab.chat.batched import shares_batch, stream_rows
 from lab.chat.conversation import PairDelta, Trimmed, stream_pair, trim_to_context
-from lab.generation.base import SamplingParams
+from lab.generation.base import SamplingParams, shares_batch
 
 
 @dataclass
@@ -65,25 +63,20 @@ def prepare_pane(backend, adapter: str | None) -> None:
 
 
 def can_batch(backend_a, backend_b, cfg_a: PaneConfig, cfg_b: PaneConfig) -> bool:
-    """Both panes fit one generate call: the same transformers backend, sampling differing at most in temperature."""
-    return backend_a is backend_b and hasattr(backend_a, "manager") and shares_batch(cfg_a.params, cfg_b.params)
+    """Both panes fit one `stream_many` call: the same backend, sampling differing at most in temperature."""
+    return backend_a is backend_b and hasattr(backend_a, "stream_many") and shares_batch(cfg_a.params, cfg_b.params)
 
 
 def stream_pane(backend, messages: Sequence[dict], cfg: PaneConfig) -> Iterator[str]:
-    """One pane's text deltas; transformers backends go through the locked batch path with one row."""
-    if not hasattr(backend, "manager"):
-        yield from backend.stream_chat(messages, cfg.params, adapter=cfg.adapter)
-        return
-    for deltas in stream_rows(backend, [messages], [cfg.params], [cfg.adapter]):
-        if deltas[0]:
-            yield deltas[0]
+    """One pane's text deltas."""
+    return backend.stream_chat(messages, cfg.params, adapter=cfg.adapter)
 
 
 def _stream_batched(backend, messages_a, messages_b, cfg_a: PaneConfig, cfg_b: PaneConfig) -> Iterator[PairDelta]:
     """Yield PairDeltas from one batched stream; raises only if it fails before producing anything."""
     started = False
     try:
-        rows = stream_rows(backend, [messages_a, messages_b], [cfg_a.params, cfg_b.params], [cfg_a.adapter, cfg_b.adapter])
+        rows = backend.stream_many([messages_a, messages_b], [cfg_a.params, cfg_b.params], [cfg_a.adapter, cfg_b.adapter])
         for delta_a, delta_b in rows:
             started = True
             if delta_a or delta_b:

@@ -75,6 +75,20 @@ class Backend(Protocol):
         ...
 
 
+def shares_batch(a: SamplingParams, b: SamplingParams) -> bool:
+    """Two conversations can stream in one batch when their sampling differs at most in temperature (generate()
+    takes one token budget, seed and stop list per call; temperature is applied per row)."""
+    return (a.max_new_tokens, a.top_p, a.seed, a.stop) == (b.max_new_tokens, b.top_p, b.seed, b.stop)
+
+
+def per_row(params: SamplingParams | Sequence[SamplingParams], n: int) -> list[SamplingParams]:
+    """One SamplingParams per row of a batch: a single one applies to all rows."""
+    rows = [params] * n if isinstance(params, SamplingParams) else list(params)
+    if len(rows) != n:
+        raise ValueError(f"need one SamplingParams per row: {n} rows, {len(rows)} params")
+    return rows
+
+
 def first_row(deltas_per_step: Iterator[list[str]]) -> Iterator[str]:
     """The deltas of row 0 of a batched stream: a single conversation streamed through `stream_many`."""
     for deltas in deltas_per_step:

@@ -5,6 +5,13 @@ and adapted answers can come from one forward pass. Batches are sorted by prompt
 padding is on the left for generation (new tokens follow the prompt directly) but on the right for scoring (causal
 attention never sees right padding, so no position ids need fixing). Stop strings use generate()'s own
 `stop_strings` criterion, which ends each row on its own.
+
+Streaming several conversations in ONE generate call (the chat arena's two panes): on a CPU or a small GPU, decoding
+a token reads all weights once whatever the batch size, so a batch of two costs far less than two calls
+(bench/chat_streaming.py). It is also the only safe way to run two adapters of one peft model at once: peft's
+mixed-adapter inference (`adapter_names`) hooks the shared modules for the duration of a call, so calls on one model
+are serialised by the manager's `generation_lock`. generate() takes one temperature per call, so when rows differ in
+temperature the built-in warpers are switched off and `RowSampling` applies each row's own.
 """
 
 from __future__ import annotations
@@ -12,9 +19,33 @@ from __future__ import annotations
 import threading
 from typing import Iterator, Sequence
 
-from lab.generation.base import Completion, SamplingParams, first_row, harness_split
+from lab.generation.base import Completion, SamplingParams, first_row, harness_split, per_row, shares_batch
 from lab.generation.streaming import BatchStreamer, cut_at_stop
 from lab.models.loading import ModelManager
+
+
+class RowSampling:
+    """A generate() logits processor: row i divided by temperature i, then top-p (the order generate() uses); rows
+    with temperature 0 keep only their arg-max token, i.e. greedy decoding inside a sampled batch."""
+
+    def __init__(self, temperatures: Sequence[float], top_p: float):
+        self.temperatures = list(temperatures)
+        self.top_p = top_p
+
+    def __call__(self, input_ids, scores):
+        import torch
+        from transformers.generation.logits_process import TopPLogitsWarper
+
+        temps = torch.tensor(self.temperatures, dtype=scores.dtype, device=scores.device)
+        greedy = temps == 0
+        scaled = scores / torch.where(greedy, torch.ones_like(temps), temps)[:, None]
+        if self.top_p < 1.0:
+            scaled = TopPLogitsWarper(self.top_p)(input_ids, scaled)
+        if bool(greedy.any()):
+            best = scores.argmax(dim=-1, keepdim=True)
+            only_best = torch.full_like(scaled, float("-inf")).scatter(-1, best, 0.0)
+            scaled = torch.where(greedy[:, None], only_best, scaled)
+        return scaled
 
 
 class TransformersBackend:
@@ -46,25 +77,34 @@ class TransformersBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _generate_kwargs(self, params: SamplingParams) -> dict:
+    def _generate_kwargs(self, rows: Sequence[SamplingParams]) -> dict:
+        """generate() options for a batch whose rows share everything but (perhaps) the temperature."""
         import torch
+        from transformers import LogitsProcessorList
 
-        if params.seed is not None:
-            torch.manual_seed(params.seed)
-        kw = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
-        if params.greedy:
+        first = rows[0]
+        if not all(shares_batch(first, p) for p in rows):
+            raise ValueError("rows of one batch may differ in temperature only")
+        if first.seed is not None:
+            torch.manual_seed(first.seed)
+        kw = dict(max_new_tokens=first.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
+        temperatures = {p.temperature for p in rows}
+        if temperatures == {0.0}:
             kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kw.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=None)
-        if params.stop:
-            kw.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        elif len(temperatures) == 1:
+            kw.update(do_sample=True, temperature=first.temperature, top_p=first.top_p, top_k=None)
+        else:  # built-in warpers off (temperature 1, top-p 1, top-k 0); RowSampling does both per row
+            processor = RowSampling([p.temperature for p in rows], first.top_p)
+            kw.update(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, logits_processor=LogitsProcessorList([processor]))
+        if first.stop:
+            kw.update(stop_strings=list(first.stop), tokenizer=self.tokenizer)
         return kw
 
     def _encode(self, prompts: Sequence[str], padding_side: str):
         # Chat templates already contain their special tokens, and eval prompts are written out in full.
         return self.tokenizer(
             list(prompts), return_tensors="pt", padding=True, padding_side=padding_side, add_special_tokens=False
-        )
+        ).to(self.manager.model().device)
 
     def stream_chat(
         self, messages: Sequence[dict], params: SamplingParams, adapter: str | None = None
@@ -72,17 +112,25 @@ class TransformersBackend:
         return first_row(self.stream_many([messages], params, [adapter]))
 
     def stream_many(
-        self, conversations: Sequence[Sequence[dict]], params: SamplingParams, adapters: Sequence[str | None]
+        self,
+        conversations: Sequence[Sequence[dict]],
+        params: SamplingParams | Sequence[SamplingParams],
+        adapters: Sequence[str | None],
     ) -> Iterator[list[str]]:
-        """Stream several conversations in one batch (one adapter each); yields a list of deltas per step."""
+        """Stream several conversations in one generate call, each with its own adapter and sampling parameters
+        (which may differ in temperature only); yields a list of per-row deltas per step."""
         import torch
 
+        if not conversations or len(adapters) != len(conversations):
+            raise ValueError("need at least one conversation and one adapter (or None) per conversation")
+        rows = per_row(params, len(conversations))
+        gen_kwargs = self._generate_kwargs(rows)  # validates the rows before anything is loaded
         extra = self.manager.forward_kwargs(list(adapters))  # attaching an adapter wraps the model: do it first
         model = self.manager.model()
         prompts = [self.chat_prompt(m) for m in conversations]
         inputs = self._encode(prompts, "left")
-        streamer = BatchStreamer(self.tokenizer, len(prompts), list(params.stop))
-        kwargs = dict(**inputs, **self._generate_kwargs(params), **extra, streamer=streamer)
+        streamer = BatchStreamer(self.tokenizer, len(prompts), list(rows[0].stop))
+        kwargs = dict(**inputs, **gen_kwargs, **extra, streamer=streamer)
 
         def work() -> None:
             try:
@@ -92,7 +140,7 @@ class TransformersBackend:
             except BaseException as exc:  # surfaced in the consumer's thread
                 streamer.error(exc)
 
-        thread = threading.Thread(target=work, daemon=True)
+        thread = threading.Thread(target=work, daemon=True, name="generate")
         thread.start()
         yield from streamer
         thread.join()
@@ -110,7 +158,7 @@ class TransformersBackend:
             idx = order[start : start + self.batch_size]
             inputs = self._encode([prompts[i] for i in idx], "left")
             with self.manager.generation_lock, torch.inference_mode():
-                out = model.generate(**inputs, **self._generate_kwargs(params), **self.manager.forward_kwargs([adapter] * len(idx)))
+                out = model.generate(**inputs, **self._generate_kwargs([params]), **self.manager.forward_kwargs([adapter] * len(idx)))
             width = inputs["input_ids"].shape[1]
             for row, i in enumerate(idx):
                 new = out[row, width:].tolist()
@@ -159,7 +207,7 @@ class TransformersBackend:
             batch = keys[start : start + self.batch_size]
             for key, logprobs in zip(batch, self._last_logprobs(batch, adapter)):
                 for i, cont in groups[key]:
-                    scores[i] = float(logprobs[torch.arange(len(cont)), torch.tensor(cont)].sum())
+                    scores[i] = float(logprobs[torch.arange(len(cont)), torch.tensor(cont)].sum())  # on the CPU
         return scores
 
     def _last_logprobs(self, keys: list[tuple], adapter: str | None) -> list:
@@ -178,6 +226,7 @@ class TransformersBackend:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         extra = self.manager.forward_kwargs([adapter] * len(keys))
         with self.manager.generation_lock, torch.inference_mode():
+            ids, mask, positions = (t.to(model.device) for t in (ids, mask, positions))
             logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep, **extra).logits
-        return [torch.log_softmax(logits[row, keep - n :].float(), dim=-1) for row, (_, n) in enumerate(keys)]
+        return [torch.log_softmax(logits[row, keep - n :].float(), dim=-1).cpu() for row, (_, n) in enumerate(keys)]
 

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from lab.generation.base import Completion, SamplingParams, first_row, harness_split
+from lab.generation.base import Completion, SamplingParams, first_row, harness_split, per_row
 from lab.models.registry import check_adapter, resolve_model
 
 
@@ -128,16 +128,22 @@ class VLLMBackend:
         return first_row(self.stream_many([messages], params, [adapter]))
 
     def stream_many(
-        self, conversations: Sequence[Sequence[dict]], params: SamplingParams, adapters: Sequence[str | None]
+        self,
+        conversations: Sequence[Sequence[dict]],
+        params: SamplingParams | Sequence[SamplingParams],
+        adapters: Sequence[str | None],
     ) -> Iterator[list[str]]:
-        """Stream several conversations through the engine at once; yields a list of per-row deltas per step."""
+        """Stream several conversations through the engine at once, each with its own adapter and sampling
+        parameters (vLLM schedules requests independently); yields a list of per-row deltas per step."""
         from vllm.sampling_params import RequestOutputKind
 
-        vparams = self._params(params, output_kind=RequestOutputKind.DELTA)
+        if not conversations or len(adapters) != len(conversations):
+            raise ValueError("need at least one conversation and one adapter (or None) per conversation")
+        rows = [self._params(p, output_kind=RequestOutputKind.DELTA) for p in per_row(params, len(conversations))]
         with self._lock:
             engine = self.llm.llm_engine
             ids = [f"lab-{next(self._ids)}" for _ in conversations]
-            for rid, messages, adapter in zip(ids, conversations, adapters):
+            for rid, messages, vparams, adapter in zip(ids, conversations, rows, adapters):
                 engine.add_request(rid, self.chat_prompt(messages), vparams, lora_request=self._lora(adapter))
             row = {rid: i for i, rid in enumerate(ids)}
             pending = set(ids)

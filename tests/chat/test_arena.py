@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lab.chat.arena import PaneConfig, can_batch, fit_to_context, prepare_pane, stream_pane, stream_round
-from lab.chat.batched import RowSampling, shares_batch
-from lab.generation.base import SamplingParams
+from lab.generation.base import SamplingParams, shares_batch
+from lab.generation.hf import RowSampling
 
 pytestmark = pytest.mark.slow  # generation on the shared 2-core machine: minutes under load
 
