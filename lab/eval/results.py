@@ -4,12 +4,14 @@
 few-shot examples came from, the score with its Wilson interval, per-subject and per-category scores and the speed;
 `records.jsonl` holds one line per question, appended chunk by chunk so a stopped or crashed run keeps what it scored.
 `compare_runs` pairs two runs on their common questions: flips (fixed / broken), McNemar's exact test and a paired
-bootstrap of the difference (`stats`).
+bootstrap of the difference (`stats`). A run records the process that runs it; a "running" run whose process is gone
+(the app was killed mid-run) reads back as "interrupted", with the questions it saved.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -71,7 +73,7 @@ class RunWriter:
         (folder / RECORDS).touch()
         summary = {
             "run_id": run_id, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "status": "running", "config": config, "protocol": spec.name, "protocol_summary": spec.summary,
+            "status": "running", "pid": os.getpid(), "config": config, "protocol": spec.name, "protocol_summary": spec.summary,
             "kind": spec.kind, "chat_template": chat_template, "backend": getattr(backend, "name", type(backend).__name__),
             "total": total, **facts,
         }
@@ -126,13 +128,33 @@ class RunWriter:
         self._save()
 
 
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def read_summary(path: Path) -> dict:
+    """A summary.json, with a "running" status whose process has died shown as "interrupted"."""
+    summary = json.loads(path.read_text())
+    if summary.get("status") == "running" and not _alive(summary.get("pid")):
+        summary["status"] = "interrupted"
+    return summary
+
+
 def list_runs(home: Path | None = None) -> list[dict]:
     """Summaries of every saved run, newest first (unreadable folders are skipped)."""
     root = home or evals_dir()
     runs = []
     for path in root.glob(f"*/{SUMMARY}"):
         try:
-            runs.append(json.loads(path.read_text()))
+            runs.append(read_summary(path))
         except (OSError, json.JSONDecodeError):
             continue
     return sorted(runs, key=lambda s: s.get("run_id", ""), reverse=True)
@@ -143,7 +165,7 @@ def load_run(run_id: str, home: Path | None = None) -> tuple[dict, list[dict]]:
     folder = (home or evals_dir()) / run_id
     if not (folder / SUMMARY).exists():
         raise FileNotFoundError(f"no eval run {run_id!r} under {folder.parent}")
-    summary = json.loads((folder / SUMMARY).read_text())
+    summary = read_summary(folder / SUMMARY)
     lines = (folder / RECORDS).read_text().splitlines() if (folder / RECORDS).exists() else []
     return summary, [json.loads(line) for line in lines if line.strip()]
 

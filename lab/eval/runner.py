@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 
 from lab.eval import data, gsm8k, mmlu, results
 from lab.eval.protocol import Item, Protocol, choose
-from lab.eval.results import EvalProgress
 from lab.generation.base import SamplingParams
 
 BENCHES = {"mmlu": mmlu, "gsm8k": gsm8k}

@@ -134,3 +134,40 @@ def test_cli_builds_the_config():
     assert (cfg.protocol, cfg.limit, cfg.subjects, cfg.chat_template, cfg.adapter) == (
         "harness-0shot", None, ["anatomy", "virology"], True, "/x")
     assert config_from(parse_args([]), None).protocol == "harness-5shot"
+
+
+KILLED_CHILD = """
+import sys, time
+from lab.eval.runner import EvalConfig, run_eval
+from lab.generation.base import Completion
+
+class Backend:
+    name = "scripted"
+    def chat_prompt(self, messages):
+        return messages[-1]["content"]
+    def generate(self, prompts, params, adapter=None):
+        return [Completion(" #### 18", 10, 5, "stop") for _ in prompts]
+
+gen = run_eval(EvalConfig(bench="gsm8k", limit=10, chunk_size=3), Backend())
+print(next(gen).run_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_run_reads_back_as_interrupted_with_its_saved_questions(local_data):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD], stdout=subprocess.PIPE, text=True, cwd=root,
+                             env={**os.environ, "PYTHONPATH": str(root)})
+    run_id = child.stdout.readline().strip()
+    assert results.load_run(run_id)[0]["status"] == "running"  # its process is alive
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    summary, records = results.load_run(run_id)
+    assert summary["status"] == "interrupted" and len(records) == 3
+    assert [s["status"] for s in results.list_runs()] == ["interrupted"]
