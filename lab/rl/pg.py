@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from lab.rl.env import TabularEnv
-from lab.rl.td import AgentConfig, Episode, Update, episode_limit
+from lab.rl.td import AgentConfig, Episode, Update, episode_limit, rollout
 
 
 def softmax_rows(theta: np.ndarray) -> np.ndarray:
@@ -35,16 +35,7 @@ def reinforce(env: TabularEnv, cfg: AgentConfig) -> Iterator[Episode]:
     theta = np.zeros((env.n_states, env.n_actions))
     V = np.zeros(env.n_states)
     for i in range(cfg.episodes):
-        states, actions, rewards, term = [env.start], [], [], False
-        for _ in range(episode_limit(env, cfg)):
-            s = states[-1]
-            a = _sample(softmax_rows(theta[s]), rng)
-            s2, r, term = env.step(s, a, rng)
-            states.append(s2)
-            actions.append(a)
-            rewards.append(r)
-            if term:
-                break
+        states, actions, rewards, term = rollout(env, cfg, lambda s: _sample(softmax_rows(theta[s]), rng), rng)
         G, updates = 0.0, {}
         returns = np.zeros(len(actions))
         for t in range(len(actions) - 1, -1, -1):

@@ -173,7 +173,7 @@ def mc_control(env: TabularEnv, cfg: AgentConfig) -> Iterator[Episode]:
     counts = [[0] * env.n_actions for _ in range(env.n_states)]
     for i in range(cfg.episodes):
         eps = cfg.epsilon_at(i)
-        states, actions, rewards, terms = _rollout(env, cfg, lambda s: epsilon_greedy(Q[s], eps, rng), rng)
+        states, actions, rewards, terms = rollout(env, cfg, lambda s: epsilon_greedy(Q[s], eps, rng), rng)
         first = {}
         for t, sa in enumerate(zip(states, actions)):
             first.setdefault(sa, t)
@@ -191,7 +191,7 @@ def mc_control(env: TabularEnv, cfg: AgentConfig) -> Iterator[Episode]:
         yield _record(i, Q, states, actions, rewards, eps, updates)
 
 
-def _rollout(env: TabularEnv, cfg: AgentConfig, act, rng) -> tuple[list, list, list, bool]:
+def rollout(env: TabularEnv, cfg: AgentConfig, act, rng) -> tuple[list, list, list, bool]:
     """One episode under `act(state) -> action`; returns states (one longer), actions, rewards, terminated."""
     s = env.start
     states, actions, rewards = [s], [], []

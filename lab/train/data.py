@@ -189,7 +189,7 @@ def check_row(row: dict, data_format: str) -> list[str]:
     errors = _check_messages(ex["prompt"], "prompt", "user")
     turns = [m for m in ex["prompt"] if isinstance(m, dict) and m.get("role") != "system"] if not errors else []
     if turns and turns[0]["role"] != "user":
-        errors.append(f"the conversation must start with a 'user' turn (after an optional system message)")
+        errors.append("the conversation must start with a 'user' turn (after an optional system message)")
     for key in ("completion", "chosen", "rejected"):
         if key in ex:
             errors += _check_messages(ex[key], key, "assistant")

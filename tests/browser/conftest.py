@@ -7,36 +7,16 @@ path). One app process serves the whole browser session to keep the suite fast; 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port, wait_for_url
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"app did not answer at {url} within {timeout}s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +30,7 @@ def lab_home(tmp_path_factory, embedded_path) -> Path:
 @pytest.fixture(scope="session")
 def app_url(lab_home: Path):
     """URL of `python app.py` running on the embedded model with a temporary LAB_HOME."""
-    port = _free_port()
+    port = free_port()
     log = lab_home / "app.log"
     env = {**os.environ, "LAB_HOME": str(lab_home), "PYTHONUNBUFFERED": "1"}
     with open(log, "w") as out:
@@ -59,7 +39,7 @@ def app_url(lab_home: Path):
         )
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_for(url, proc, log)
+        wait_for_url(url, proc, log, timeout=180)
         yield url
     finally:
         proc.terminate()

