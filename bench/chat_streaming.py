@@ -3,10 +3,11 @@
 Run by hand: `python bench/chat_streaming.py [--repeats 3] [--max-new-tokens 96]`; writes
 bench/results/chat_streaming.json and .md. Modes, each through the code path the Chat tab uses:
 - `one_pane`: one `stream_chat` alone (the baseline).
-- `two_panes_threaded`: `stream_round(batch=False)` on two separately loaded copies of the model, two threads each
-  streaming its own generate call (what the tab does when the panes use different base models).
-- `two_panes_batched`: `stream_round(batch=True)`, both conversations in one batched generate call with per-row
-  adapter and temperature (what the tab does for the same base model: base vs adapter, or two temperatures).
+- `two_panes_threaded`: `stream_round` on two copies of the model (`LabContext.pane_replica`), two threads each
+  streaming its own generate call: what the tab does on the CPU for one small base model (base vs adapter, or two
+  temperatures), and for two different base models anywhere.
+- `two_panes_batched`: `stream_round(batch=True)` on one copy, both conversations in one batched generate call with
+  per-row adapter and temperature: what the tab does for one base model on a GPU.
 Each mode runs with torch using 1 and 2 intra-op threads (`torch.set_num_threads`): on a 2-core machine shared with
 other jobs, OpenMP threads that spin-wait on an oversubscribed CPU can slow decoding many times over.
 Throughput = answer tokens of all panes / wall time from request to last token. Runs are interleaved (every mode and
@@ -85,11 +86,9 @@ def main() -> None:
     DEFAULT_THREADS = torch.get_num_threads()
     thread_counts = [int(t) for t in args.threads.split(",")]
 
-    from lab.generation import make_backend
-    from lab.models.loading import LoadConfig, ModelManager
-
-    backend = LabContext().backend("embedded")
-    second_copy = make_backend("transformers", ModelManager(LoadConfig(model="embedded")))  # as a 2nd base model
+    ctx = LabContext()
+    backend = ctx.backend("embedded")
+    second_copy = ctx.backend("embedded", replica=1)  # pane B's copy, as the Chat tab takes it on the CPU
     greedy = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=0.0)  # same length every run
     hot = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=1.0, seed=0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,6 +3,11 @@
 One `LabContext` is made at start-up and handed to every tab. It owns the backends (built lazily, one per kind) so
 that the base model is loaded once and serves every adapter, and a lock that serialises GPU-heavy work (model
 loading, eval batches) so two browsers cannot load two large models at once.
+
+The chat arena's two panes on one base model share it on a GPU (both answers in one batch). On the CPU a small model
+gets a second copy for pane B instead (`pane_replica`): there a batch of two rows costs about twice one row (MKL's
+matrix-vector product runs 2-2.5x faster than its two-row product), so batching gains nothing, while two copies
+streaming in two threads use both cores (bench/results/chat_streaming.md).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from dataclasses import dataclass, field
 
 from lab.generation import Backend, make_backend
 from lab.models.registry import DEFAULT_MODEL
+
+SMALL_MODEL_BYTES = 2 * 2**30  # on the CPU, models up to this size get a second copy for the arena's pane B
 
 
 @dataclass
@@ -37,11 +44,14 @@ class LabContext:
         if self.backend_kind == "openai" and not self.openai_base_url:
             raise ValueError("backend 'openai' needs openai_base_url, e.g. http://127.0.0.1:8000/v1")
 
-    def backend(self, model: str | None = None, kind: str | None = None) -> Backend:
-        """The backend serving `model` (default: the context's model), built on first use and then reused."""
+    def backend(self, model: str | None = None, kind: str | None = None, replica: int = 0) -> Backend:
+        """The backend serving `model` (default: the context's model), built on first use and then reused;
+        `replica` > 0 names a further copy of a transformers model (see `pane_replica`)."""
         model = model or self.model
         kind = kind or self.backend_kind
-        key = (kind, model)
+        if replica and kind != "transformers":
+            raise ValueError("only transformers backends have replicas")
+        key = (kind, model, replica)
         with self.gpu_lock:
             if key not in self._backends:
                 if kind == "transformers":
@@ -55,6 +65,17 @@ class LabContext:
                 else:
                     self._backends[key] = make_backend("openai", base_url=self.openai_base_url, model=model)
             return self._backends[key]
+
+    def pane_replica(self, model_a: str, model_b: str) -> int:
+        """Which copy of its model the arena's pane B uses: 1 (a second copy) when both panes use the same small
+        model on the CPU, else 0 (the shared one, batched with pane A). Loads pane A's model to decide."""
+        if model_a != model_b or self.backend_kind != "transformers":
+            return 0
+        model = self.backend(model_a).manager.model()
+        if model.device.type != "cpu":
+            return 0
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        return 1 if size <= SMALL_MODEL_BYTES else 0
 
     def unload(self, model: str) -> None:
         """Drop every backend of `model`, freeing its memory."""

@@ -62,7 +62,8 @@ def _start_backends(ctx, s: ArenaSession) -> tuple:
     for side, cfg in (("a", s.cfg_a), ("b", s.cfg_b)):
         try:
             with ctx.gpu_lock:
-                backend = ctx.backend(cfg.model)
+                replica = ctx.pane_replica(s.cfg_a.model, cfg.model) if side == "b" else 0
+                backend = ctx.backend(cfg.model, replica=replica)
                 prepare_pane(backend, cfg.adapter)
             backends[side] = backend
         except Exception as exc:  # shown in that pane; the other pane still answers

@@ -75,10 +75,18 @@ class Backend(Protocol):
         ...
 
 
+def batch_compatible(rows: Sequence[SamplingParams]) -> bool:
+    """Conversations can stream in one generate() call when they share the token budget and stop strings, and their
+    sampled rows share top-p and seed (generate() seeds once per call); temperatures are applied per row, and a
+    greedy row uses neither top-p nor the seed."""
+    if len({(p.max_new_tokens, tuple(p.stop)) for p in rows}) > 1:
+        return False
+    return len({(p.top_p, p.seed) for p in rows if not p.greedy}) <= 1
+
+
 def shares_batch(a: SamplingParams, b: SamplingParams) -> bool:
-    """Two conversations can stream in one batch when their sampling differs at most in temperature (generate()
-    takes one token budget, seed and stop list per call; temperature is applied per row)."""
-    return (a.max_new_tokens, a.top_p, a.seed, a.stop) == (b.max_new_tokens, b.top_p, b.seed, b.stop)
+    """Two conversations can stream in one batch (see `batch_compatible`)."""
+    return batch_compatible([a, b])
 
 
 def per_row(params: SamplingParams | Sequence[SamplingParams], n: int) -> list[SamplingParams]:

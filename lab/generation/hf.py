@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from typing import Iterator, Sequence
 
-from lab.generation.base import Completion, SamplingParams, first_row, harness_split, per_row, shares_batch
+from lab.generation.base import Completion, SamplingParams, batch_compatible, first_row, harness_split, per_row
 from lab.generation.streaming import BatchStreamer, cut_at_stop
 from lab.models.loading import ModelManager
 
@@ -78,26 +78,27 @@ class TransformersBackend:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _generate_kwargs(self, rows: Sequence[SamplingParams]) -> dict:
-        """generate() options for a batch whose rows share everything but (perhaps) the temperature."""
+        """generate() options for a batch of rows that are `batch_compatible`."""
         import torch
         from transformers import LogitsProcessorList
 
-        first = rows[0]
-        if not all(shares_batch(first, p) for p in rows):
-            raise ValueError("rows of one batch may differ in temperature only")
-        if first.seed is not None:
-            torch.manual_seed(first.seed)
-        kw = dict(max_new_tokens=first.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
-        temperatures = {p.temperature for p in rows}
-        if temperatures == {0.0}:
+        if not batch_compatible(rows):
+            raise ValueError("rows of one batch must share max_new_tokens and stop, and sampled rows top_p and seed")
+        sampled = [p for p in rows if not p.greedy]
+        kw = dict(max_new_tokens=rows[0].max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
+        if not sampled:
             kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        elif len(temperatures) == 1:
-            kw.update(do_sample=True, temperature=first.temperature, top_p=first.top_p, top_k=None)
-        else:  # built-in warpers off (temperature 1, top-p 1, top-k 0); RowSampling does both per row
-            processor = RowSampling([p.temperature for p in rows], first.top_p)
-            kw.update(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, logits_processor=LogitsProcessorList([processor]))
-        if first.stop:
-            kw.update(stop_strings=list(first.stop), tokenizer=self.tokenizer)
+        else:
+            if sampled[0].seed is not None:
+                torch.manual_seed(sampled[0].seed)
+            if len(sampled) == len(rows) and len({p.temperature for p in rows}) == 1:
+                kw.update(do_sample=True, temperature=sampled[0].temperature, top_p=sampled[0].top_p, top_k=None)
+            else:  # built-in warpers off (temperature 1, top-p 1, top-k 0); RowSampling does both per row
+                processor = RowSampling([p.temperature for p in rows], sampled[0].top_p)
+                kw.update(do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
+                          logits_processor=LogitsProcessorList([processor]))
+        if rows[0].stop:
+            kw.update(stop_strings=list(rows[0].stop), tokenizer=self.tokenizer)
         return kw
 
     def _encode(self, prompts: Sequence[str], padding_side: str):

@@ -39,7 +39,10 @@ def test_row_sampling_scales_each_row_and_keeps_argmax_for_greedy_rows():
 
 def test_batching_rule():
     a, b = greedy(), SamplingParams(max_new_tokens=12, temperature=1.3)
-    assert shares_batch(a, b) and not shares_batch(a, greedy(13)) and not shares_batch(a, greedy(seed=3))
+    assert shares_batch(a, b) and not shares_batch(a, greedy(13)) and not shares_batch(a, greedy(stop=["x"]))
+    assert shares_batch(greedy(seed=3), SamplingParams(max_new_tokens=12, temperature=1.0, seed=0))  # greedy: no seed
+    assert not shares_batch(SamplingParams(max_new_tokens=12, seed=1), SamplingParams(max_new_tokens=12, seed=2))
+    assert not shares_batch(SamplingParams(max_new_tokens=12, top_p=0.9), SamplingParams(max_new_tokens=12))
 
 
 def test_batched_pair_base_vs_adapter(backend, lora):
@@ -119,3 +122,22 @@ def test_fit_to_context_trims_the_oldest_turns_of_a_real_conversation(backend):
     assert trimmed.prompt_tokens <= 2500 and "oldest turn" in trimmed.note
     with pytest.raises(ValueError, match="too long"):
         fit_to_context(backend, [{"role": "user", "content": long_turn * 3}], max_new_tokens=context - 100)
+
+
+def test_cpu_arena_gives_pane_b_its_own_copy_of_a_small_model(lora):
+    """On the CPU a second copy lets the panes stream in parallel (bench/results/chat_streaming.md); it answers like
+    the first and carries its own adapter."""
+    from lab.context import LabContext
+
+    ctx = LabContext()
+    assert ctx.pane_replica("embedded", "embedded") == 1 and ctx.pane_replica("embedded", "other/model") == 0
+    first, second = ctx.backend("embedded"), ctx.backend("embedded", replica=1)
+    assert second is not first and second.manager.model() is not first.manager.model()
+    cfg_a, cfg_b = PaneConfig("embedded", None, greedy()), PaneConfig("embedded", lora, greedy())
+    prepare_pane(second, lora)
+    assert not can_batch(first, second, cfg_a, cfg_b)
+    text, last = run(stream_round(first, second, Q, Q, cfg_a, cfg_b))
+    assert last.error_a is None and last.error_b is None
+    assert text["a"] == "".join(stream_pane(first, Q, cfg_a)) and text["b"] == "".join(stream_pane(first, Q, cfg_b))
+    with pytest.raises(ValueError, match="replicas"):
+        LabContext(backend_kind="vllm").backend("embedded", replica=1)
