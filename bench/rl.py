@@ -114,7 +114,7 @@ STARTED_JS = """() => { const m = document.querySelector('#rl-frame-label').inne
   return m && Number(m[1]) >= 3; }"""
 
 
-def _choose(page, elem_id: str, option: str) -> None:
+def choose_option(page, elem_id: str, option: str) -> None:
     page.locator(f"#{elem_id} input").click()
     page.get_by_role("option", name=option, exact=True).click()
 
@@ -143,8 +143,8 @@ def bench_browser(settings=((12, False), (30, False), (30, True)), seconds: floa
                 page.set_default_timeout(90_000)
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.wait_for_selector("#rl-grid rect[data-cell]")
-                _choose(page, "rl-preset", "Cliff Walking (Example 6.6)")
-                _choose(page, "rl-algorithm", "Q-learning")
+                choose_option(page, "rl-preset", "Cliff Walking (Example 6.6)")
+                choose_option(page, "rl-algorithm", "Q-learning")
                 page.get_by_label("episodes").fill("1500")
                 page.locator("#rl-fps input[type=number]").fill(str(fps))
                 page.locator("#rl-fps input[type=number]").press("Enter")

@@ -9,37 +9,16 @@ import time
 
 import pytest
 
+from bench.rl import FPS_JS, choose_option  # the same page measurement and dropdown handling as the benchmark
+
 pytestmark = pytest.mark.browser
 
 LABEL = "#rl-frame-label"
 
 
-def _choose(page, elem_id: str, option: str) -> None:
-    page.locator(f"#{elem_id} input").click()
-    page.get_by_role("option", name=option, exact=True).click()
-
-
 def _frame_number(page) -> int | None:
     m = re.search(r"frame (\d+)/(\d+)", page.inner_text(LABEL))
     return int(m.group(1)) if m else None
-
-
-FPS_JS = """(seconds) => new Promise((resolve) => {
-  const el = document.querySelector('#rl-frame-label');
-  const seen = [];
-  const note = () => {
-    const m = el.innerText.match(/frame (\\d+)\\//);
-    if (m) seen.push([performance.now(), Number(m[1])]);
-  };
-  const obs = new MutationObserver(note);
-  obs.observe(el, {subtree: true, childList: true, characterData: true});
-  setTimeout(() => {
-    obs.disconnect();
-    if (seen.length < 2) return resolve(0);
-    const [t0, k0] = seen[0], [t1, k1] = seen[seen.length - 1];
-    resolve((k1 - k0) / ((t1 - t0) / 1000));
-  }, seconds * 1000);
-})"""
 
 
 def _measure_fps(page, seconds: float = 3.0) -> float:
@@ -59,9 +38,9 @@ def open_rl_tab(page) -> None:
 
 
 def run_value_iteration_on_cliff(page) -> None:
-    _choose(page, "rl-preset", "Cliff Walking (Example 6.6)")
+    choose_option(page, "rl-preset", "Cliff Walking (Example 6.6)")
     page.wait_for_function("document.querySelectorAll('#rl-grid rect[data-cell]').length === 48")
-    _choose(page, "rl-algorithm", "Value iteration")
+    choose_option(page, "rl-algorithm", "Value iteration")
     page.click("#rl-run")
     page.wait_for_function(f"document.querySelector('{LABEL}').innerText.includes('converged')")
     assert "Value iteration" in page.inner_text(LABEL)
@@ -73,7 +52,7 @@ def run_value_iteration_on_cliff(page) -> None:
 
 
 def run_q_learning_and_animate(page) -> float:
-    _choose(page, "rl-algorithm", "Q-learning")
+    choose_option(page, "rl-algorithm", "Q-learning")
     page.locator("#rl-fps input[type=number]").fill("30")
     page.locator("#rl-fps input[type=number]").press("Enter")
     page.get_by_label("episodes").fill("1500")  # long enough that the animation is still playing when paused
