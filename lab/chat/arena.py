@@ -3,8 +3,9 @@
 Two ways to stream a pair, chosen per round:
 - batched: when both panes use the same backend (same base model) and sampling that differs at most in temperature,
   both conversations go into one `stream_many` call (per-row adapter and temperature), so the weights are read once
-  per step for both answers; on a CPU a batch of two costs little more than one (bench/chat_streaming.py).
-- threaded: otherwise (different base models), two threads stream independently (`stream_pair`). Generation on one
+  per step for both answers; on a GPU a batch of two costs little more than one (bench/chat_streaming.py).
+- threaded: otherwise (different base models, or pane B on its own copy of a small model on the CPU, which
+  `LabContext.pane_replica` decides), two threads stream independently (`stream_pair`). Generation on one
   transformers model is serialised by `generation_lock` (peft's per-call adapter hooks are not thread-safe), so two
   panes on the same model that cannot share a batch answer one after the other rather than corrupt each other.
 A batched round that fails before its first token (e.g. an adapter that does not fit the model) is retried threaded,

@@ -6,9 +6,9 @@ padding is on the left for generation (new tokens follow the prompt directly) bu
 attention never sees right padding, so no position ids need fixing). Stop strings use generate()'s own
 `stop_strings` criterion, which ends each row on its own.
 
-Streaming several conversations in ONE generate call (the chat arena's two panes): on a CPU or a small GPU, decoding
-a token reads all weights once whatever the batch size, so a batch of two costs far less than two calls
-(bench/chat_streaming.py). It is also the only safe way to run two adapters of one peft model at once: peft's
+Streaming several conversations in ONE generate call (the chat arena's two panes): on a GPU, decoding a token reads
+all weights once whatever the batch size, so a batch of two costs far less than two calls (on a small CPU it does
+not: see lab/context.py and bench/results/chat_streaming.md). It is also the only safe way to run two adapters of one peft model at once: peft's
 mixed-adapter inference (`adapter_names`) hooks the shared modules for the duration of a call, so calls on one model
 are serialised by the manager's `generation_lock`. generate() takes one temperature per call, so when rows differ in
 temperature the built-in warpers are switched off and `RowSampling` applies each row's own.
